@@ -1,0 +1,112 @@
+"""Claude Code hook JSON (a command hook's stdin, an `http` hook's body) → canonical event.
+
+Hook payloads carry no timestamp and no event id (shared/CLAUDE_CODE.md), so the caller
+passes the time and, where it has one, the idempotency key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.adapters import fields
+from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
+
+HOOK_TYPES = {
+    "SessionStart": EventType.SESSION_START,
+    "UserPromptSubmit": EventType.USER_PROMPT,
+    "PreToolUse": EventType.PRE_TOOL_USE,
+    "PostToolUse": EventType.POST_TOOL_USE,
+    "PostToolUseFailure": EventType.TOOL_FAILURE,
+    "PermissionRequest": EventType.PERMISSION_REQUEST,
+    "Notification": EventType.NOTIFICATION,
+    "SubagentStart": EventType.SUBAGENT_START,
+    "SubagentStop": EventType.SUBAGENT_STOP,
+    "PreCompact": EventType.PRE_COMPACT,
+    "PostCompact": EventType.POST_COMPACT,
+    "Stop": EventType.STOP,
+    "StopFailure": EventType.STOP_FAILURE,
+    "SessionEnd": EventType.SESSION_END,
+}
+
+FILE_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
+# Hook events keyed by content when they carry the id (SPEC 4.3 / issue 2 item 5).
+TOOL_KEYED = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionDenied"})
+
+
+def required_str(payload: dict, field: str) -> str:
+    value = payload.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"{field} is required and must be a non-empty string")
+    if len(value) > 200:
+        raise InvalidEvent(f"{field} is longer than 200 characters")
+    return value
+
+
+def content_key(payload: dict) -> str | None:
+    """The idempotency key a raw hook has by content, or None (then every copy counts)."""
+    session = payload.get("session_id")
+    hook = payload.get("hook_event_name")
+    tool_use_id = payload.get("tool_use_id")
+    prompt_id = payload.get("prompt_id")
+    if hook in TOOL_KEYED and isinstance(tool_use_id, str) and tool_use_id:
+        return f"cc|{session}|{hook}|{tool_use_id}"
+    if hook == "UserPromptSubmit" and isinstance(prompt_id, str) and prompt_id:
+        return f"cc|{session}|{hook}|{prompt_id}"
+    return None
+
+
+def file_path_of(tool_name: str, tool_input: Any) -> str:
+    if tool_name not in FILE_TOOLS or not isinstance(tool_input, dict):
+        return ""
+    path = tool_input.get("file_path") or tool_input.get("notebook_path") or ""
+    return path if isinstance(path, str) else ""
+
+
+def response_failed(tool_response: Any) -> bool:
+    if not isinstance(tool_response, dict):
+        return False
+    return (
+        tool_response.get("is_error") is True
+        or tool_response.get("success") is False
+        or tool_response.get("status") in ("error", "failed")
+    )
+
+
+def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
+    """One raw hook payload → a canonical event (ts, agent and privacy are set by the caller)."""
+    if not isinstance(payload, dict):
+        raise InvalidEvent("hook payload must be a JSON object")
+    session_id = required_str(payload, "session_id")
+    hook = required_str(payload, "hook_event_name")
+    event_type = HOOK_TYPES.get(hook, EventType.LOG)
+    tool_name = fields.opt_str(payload, "tool_name", 200)
+    tool_input = payload.get("tool_input")
+    outcome = Outcome.OK
+    if event_type in EventType.ALWAYS_FAILED or (
+        event_type == EventType.POST_TOOL_USE and response_failed(payload.get("tool_response"))
+    ):
+        outcome = Outcome.FAILED
+    response_text = ""
+    if event_type in (EventType.STOP, EventType.SUBAGENT_STOP):
+        response_text = fields.opt_str(payload, "last_assistant_message", 100_000)
+    prompt = fields.opt_str(payload, "prompt", 1_000_000) if event_type == EventType.USER_PROMPT else ""
+    return CanonicalEvent(
+        key=key or content_key(payload) or "",
+        type=event_type,
+        hook_event_name=hook,
+        session_external_id=session_id,
+        prompt_id=fields.id_str(payload, "prompt_id") or None,
+        tool_name=tool_name,
+        tool_use_id=fields.id_str(payload, "tool_use_id"),
+        file_path=file_path_of(tool_name, tool_input),
+        outcome=outcome,
+        duration_ms=fields.opt_int(payload, "duration_ms"),
+        model=fields.opt_str(payload, "model", 100),
+        prompt=prompt,
+        response_text=response_text,
+        cwd=fields.opt_str(payload, "cwd", 4000),
+        start_source=fields.opt_str(payload, "source", 50) if hook == "SessionStart" else "",
+        end_reason=fields.opt_str(payload, "reason", 60) if hook == "SessionEnd" else "",
+        notification_type=fields.opt_str(payload, "notification_type", 60),
+        payload=payload,
+    )

@@ -1,0 +1,565 @@
+"""OpenTelemetry (OTLP) → canonical events and per-session metrics.
+
+Pure functions over the OTLP-JSON-shaped items `ingest.otlp.items` yields; nothing here
+touches the database. Two producers are understood:
+
+* Claude Code's native telemetry (shared/CLAUDE_CODE.md §c): log records named
+  `claude_code.<event>` (body, `event.name` attribute or the top-level `eventName`), the beta
+  spans, and the `claude_code.*` counters.
+* Any OpenTelemetry SDK: spans following the GenAI semantic conventions (`gen_ai.*`), other
+  spans and log records. They group into sessions by a `session.id` attribute (span, then
+  resource), else `gen_ai.conversation.id`, else their trace id.
+
+How OTel events count when the hooks report the same work (asserted in tests/otel):
+
+* Every stored OTel record is one `Event` and adds one to `event_count`: it is a real
+  observation, shown in the timeline. Counts that must not depend on how many channels
+  report a thing are deduplicated by identity instead: model requests by request id in
+  `Usage` (OTel `api_request` + transcript usage = one request, tokens once, one cost),
+  tool calls by tool_use_id in `ToolCall`, traces by prompt id.
+* `tool_result` and `tool_decision` are stored as `log` events named `otel.tool_result` /
+  `otel.tool_decision`, never as tool events, and always with outcome ok: the hook's
+  PostToolUse / PostToolUseFailure is the tool event, so a failed tool is one error, not
+  two. A `tool_result` still merges into the `ToolCall` of its tool_use_id (duration,
+  outcome; see `tool_call_of`), so an OTel-only setup still counts its tool calls (the
+  session's tool_call_count and distinct tools; a trace's tool_count comes from tool events
+  and stays 0 there).
+* `user_prompt` is a `user_prompt` event only when it carries the prompt text
+  (OTEL_LOG_USER_PROMPTS=1); otherwise a `log` named `otel.user_prompt`. Either way its
+  `prompt.id` opens (or joins) the trace the hook's UserPromptSubmit opens, and a textless
+  OTel copy never masks the hook's prompt text.
+* Spans: a model-call span (GenAI `chat`…, Claude Code's `claude_code.llm_request`) carries
+  usage keyed by its request id (`request_id`, else `gen_ai.response.id`), so Claude Code's
+  span and its `api_request` log are one request; a Claude Code span without a request id,
+  and agent spans (`invoke_agent`, whose usage sums their children's), carry none. Another
+  SDK's tool spans are tool events; Claude Code's `claude_code.tool*` spans are logs (the
+  hooks and `tool_result` report those calls).
+* Re-exporting the same records counts once: keys are deterministic (request id, tool_use_id,
+  prompt id, trace+span id, else a digest of the record).
+* Metrics are not events: they are summed into `Session.otel_metrics` and never into the
+  session's tokens or cost (`api_request` already counts those).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ingest.adapters import fields
+from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
+from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
+
+CLAUDE_CODE_SCOPE = "com.anthropic.claude_code"
+CLAUDE_CODE_PREFIX = "claude_code."
+REDACTED = frozenset({"<REDACTED>", "[REDACTED]", "REDACTED"})
+SOURCE = "otel"
+# OTLP SeverityNumber: ERROR is 17..20, FATAL 21..24.
+SEVERITY_ERROR = 17
+STATUS_ERROR = 2
+LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+# Spans that wrap model calls: their gen_ai.usage is the sum of their children's, so counting
+# it would count every request twice.
+AGENT_OPERATIONS = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
+
+
+def is_claude_code(item: Item) -> bool:
+    service = item.resource.get("service.name")
+    return (isinstance(service, str) and service.startswith("claude-code")) or (
+        item.scope.get("name", "").startswith(CLAUDE_CODE_SCOPE)
+    )
+
+
+def _agent_slug(item: Item) -> str | None:
+    """Claude Code's records name no agent: they join their session's agent, else the
+    `claude-code` default. Other SDKs are their service."""
+    if is_claude_code(item):
+        return None
+    service = item.resource.get("service.name")
+    if not isinstance(service, str):
+        return None
+    return service.strip()[:128] or None
+
+
+def _session_id(attrs: dict, resource: dict, trace_hex: str) -> str:
+    for source, name in ((attrs, "session.id"), (resource, "session.id"),
+                         (attrs, "gen_ai.conversation.id")):
+        value = source.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise InvalidEvent(f"{name} must be a string")
+        value = str(value).strip()
+        if len(value) > 200:
+            raise InvalidEvent(f"{name} is longer than 200 characters")
+        if value:
+            return value
+    if trace_hex:
+        return trace_hex
+    raise InvalidEvent("no session.id attribute (and no trace id to group by)")
+
+
+def _first(attrs: dict, *names: str) -> Any:
+    for name in names:
+        if attrs.get(name) not in (None, ""):
+            return attrs[name]
+    return None
+
+
+def _int(attrs: dict, *names: str) -> int | None:
+    for name in names:
+        value = fields.opt_int(attrs, name)
+        if value is not None:
+            return value
+    return None
+
+
+def _tokens(attrs: dict, *names: str) -> int:
+    return _int(attrs, *names) or 0
+
+
+def _cost(attrs: dict, *names: str) -> Decimal | None:
+    for name in names:
+        value = fields.opt_decimal(attrs, name)
+        if value is not None:
+            return value
+    micros = fields.opt_int(attrs, "cost_usd_micros")
+    return (Decimal(micros) / 1_000_000).quantize(Decimal("0.000001")) if micros else None
+
+
+def _bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no"):
+        return False
+    return None
+
+
+def _digest(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def _meta(item: Item, **extra: Any) -> dict[str, Any]:
+    meta = {"scope": item.scope.get("name", ""), "resource": item.resource}
+    meta.update({k: v for k, v in extra.items() if v not in (None, "", {}, [])})
+    return meta
+
+
+# --- log records -------------------------------------------------------------------------
+
+def event_name(record: dict, attrs: dict, body: Any) -> str:
+    """`eventName` (OTLP 1.5+), else the `event.name` attribute, else a body
+    `claude_code.<name>`; without the `claude_code.` prefix. "" for a plain log line."""
+    for value in (field(record, "eventName"), attrs.get("event.name")):
+        if isinstance(value, str) and value.strip():
+            return value.strip().removeprefix(CLAUDE_CODE_PREFIX)[:90]
+    if isinstance(body, str) and body.startswith(CLAUDE_CODE_PREFIX) and " " not in body:
+        return body.removeprefix(CLAUDE_CODE_PREFIX)[:90]
+    return ""
+
+
+def _log_time(record: dict, attrs: dict) -> datetime | None:
+    return (
+        unix_nano(field(record, "timeUnixNano"), "timeUnixNano")
+        or fields.timestamp(attrs, "event.timestamp")
+        or unix_nano(field(record, "observedTimeUnixNano"), "observedTimeUnixNano")
+    )
+
+
+def adapt_log(item: Item) -> CanonicalEvent:
+    """One OTLP log record → a canonical event."""
+    if item.error:
+        raise InvalidEvent(item.error)
+    record = item.data
+    attrs = attributes(field(record, "attributes"))
+    body = any_value(field(record, "body"))
+    name = event_name(record, attrs, body)
+    trace_hex = hex_id(field(record, "traceId"), 16)
+    session = _session_id(attrs, item.resource, trace_hex)
+    severity = field(record, "severityNumber")
+    payload = dict(attrs)
+    if body is not None and body != f"{CLAUDE_CODE_PREFIX}{name}":
+        payload["body"] = body
+    payload["_otel"] = _meta(
+        item, signal="log", trace_id=trace_hex,
+        span_id=hex_id(field(record, "spanId"), 8),
+        severity=field(record, "severityText"),
+    )
+    prompt_id = fields.id_str(attrs, "prompt.id") or None
+    claude_code = is_claude_code(item)
+    event = CanonicalEvent(
+        key="", type=EventType.LOG, hook_event_name=f"otel.{name or 'log'}",
+        session_external_id=session, ts=_log_time(record, attrs), agent_slug=_agent_slug(item),
+        prompt_id=prompt_id, model=fields.opt_str(attrs, "model", 100), source=SOURCE,
+        # Like spans: another SDK's log line joins the trace of its trace id.
+        trace_id=None if claude_code or prompt_id else trace_hex or None, payload=payload,
+    )
+    handler = LOG_EVENTS.get(name)
+    if handler is not None:
+        handler(event, attrs)
+    elif not claude_code and isinstance(severity, int) and severity >= SEVERITY_ERROR:
+        event.type, event.outcome = EventType.ERROR, Outcome.FAILED
+    if not event.key:
+        event.key = "otel|" + _digest(
+            session, name, field(record, "timeUnixNano"), field(record, "observedTimeUnixNano"),
+            attrs, body,
+        )
+    return event
+
+
+def _api_request(event: CanonicalEvent, attrs: dict) -> None:
+    event.type = EventType.API_REQUEST
+    event.request_id = fields.id_str(attrs, "request_id")
+    event.input_tokens = _tokens(attrs, "input_tokens")
+    event.output_tokens = _tokens(attrs, "output_tokens")
+    event.cache_read_tokens = _tokens(attrs, "cache_read_tokens")
+    event.cache_write_tokens = _tokens(attrs, "cache_creation_tokens", "cache_write_tokens")
+    event.cost_usd = _cost(attrs, "cost_usd")
+    event.duration_ms = _int(attrs, "duration_ms")
+    if event.request_id:
+        event.key = f"otel|{event.session_external_id}|api_request|{event.request_id}"
+
+
+def _api_error(event: CanonicalEvent, attrs: dict) -> None:
+    event.type, event.outcome = EventType.API_ERROR, Outcome.FAILED
+    event.request_id = fields.id_str(attrs, "request_id")
+    event.duration_ms = _int(attrs, "duration_ms")
+    if event.request_id:
+        attempt = fields.opt_str(attrs, "attempt", 20)
+        event.key = f"otel|{event.session_external_id}|api_error|{event.request_id}|{attempt}"
+
+
+def _tool_fields(event: CanonicalEvent, attrs: dict, name: str) -> None:
+    event.tool_name = fields.opt_str(attrs, "tool_name", 200)
+    event.tool_use_id = fields.id_str(attrs, "tool_use_id")
+    event.duration_ms = _int(attrs, "duration_ms")
+    if event.tool_use_id:
+        event.key = f"otel|{event.session_external_id}|{name}|{event.tool_use_id}"
+
+
+def _tool_result(event: CanonicalEvent, attrs: dict) -> None:
+    _tool_fields(event, attrs, "tool_result")
+
+
+def _tool_decision(event: CanonicalEvent, attrs: dict) -> None:
+    _tool_fields(event, attrs, "tool_decision")
+
+
+def _user_prompt(event: CanonicalEvent, attrs: dict) -> None:
+    prompt = attrs.get("prompt")
+    if isinstance(prompt, str) and prompt.strip() and prompt.strip() not in REDACTED:
+        event.type = EventType.USER_PROMPT
+        event.prompt = prompt[:1_000_000]
+    else:
+        event.payload.pop("prompt", None)
+    if event.prompt_id:
+        event.key = f"otel|{event.session_external_id}|user_prompt|{event.prompt_id}"
+
+
+LOG_EVENTS = {
+    "api_request": _api_request,
+    "api_error": _api_error,
+    "tool_result": _tool_result,
+    "tool_decision": _tool_decision,
+    "user_prompt": _user_prompt,
+}
+
+
+def tool_call_of(event: CanonicalEvent) -> CanonicalEvent | None:
+    """The tool event an OTel `tool_result` stands for, to merge into its `ToolCall` (by
+    tool_use_id) without being stored as a second tool event."""
+    if event.hook_event_name != "otel.tool_result" or not event.tool_use_id:
+        return None
+    failed = _bool(event.payload.get("success")) is False
+    return dataclasses.replace(
+        event, type=EventType.TOOL_FAILURE if failed else EventType.POST_TOOL_USE,
+        outcome=Outcome.FAILED if failed else Outcome.OK, payload={},
+    )
+
+
+# --- spans ---------------------------------------------------------------------------------
+
+def _span_kind(name: str, attrs: dict) -> str:
+    operation = attrs.get("gen_ai.operation.name")
+    operation = operation if isinstance(operation, str) else ""
+    span_type = attrs.get("span.type")
+    if operation == "execute_tool" or span_type == "tool" or name == "claude_code.tool" or (
+        attrs.get("gen_ai.tool.name") not in (None, "")
+    ):
+        return "tool"
+    if operation in LLM_OPERATIONS or span_type == "llm_request" or (
+        name == "claude_code.llm_request"
+    ):
+        return "llm"
+    # Older instrumentations name no operation: a span with a model and usage is a model call.
+    has_model = _first(attrs, "gen_ai.request.model", "gen_ai.response.model") is not None
+    if operation not in AGENT_OPERATIONS and has_model and any(
+        key.startswith("gen_ai.usage.") for key in attrs
+    ):
+        return "llm"
+    return ""
+
+
+def adapt_span(item: Item) -> CanonicalEvent:
+    """One OTLP span → a canonical event: an LLM call with usage → api_request (api_error
+    when it failed), a tool → post_tool_use / tool_failure, anything else → log."""
+    if item.error:
+        raise InvalidEvent(item.error)
+    span = item.data
+    trace_hex = hex_id(field(span, "traceId"), 16)
+    span_hex = hex_id(field(span, "spanId"), 8)
+    if not trace_hex or not span_hex:
+        raise InvalidEvent("span needs a non-zero traceId and spanId")
+    attrs = attributes(field(span, "attributes"))
+    name = field(span, "name") if isinstance(field(span, "name"), str) else ""
+    start = unix_nano(field(span, "startTimeUnixNano"), "startTimeUnixNano")
+    end = unix_nano(field(span, "endTimeUnixNano"), "endTimeUnixNano")
+    duration = int((end - start).total_seconds() * 1000) if start and end and end >= start else None
+    status = field(span, "status") if isinstance(field(span, "status"), dict) else {}
+    failed = field(status, "code") in (STATUS_ERROR, "STATUS_CODE_ERROR") or (
+        _bool(attrs.get("success")) is False
+    )
+    claude_code = is_claude_code(item)
+    session = _session_id(attrs, item.resource, trace_hex)
+    prompt_id = fields.id_str(attrs, "prompt.id") or None
+    payload = dict(attrs)
+    payload["_otel"] = _meta(
+        item, signal="span", name=name, trace_id=trace_hex, span_id=span_hex,
+        parent_span_id=hex_id(field(span, "parentSpanId"), 8), kind=field(span, "kind"),
+        status=status, events=_span_events(span),
+    )
+    event = CanonicalEvent(
+        key=f"otel-span|{trace_hex}|{span_hex}", type=EventType.LOG,
+        hook_event_name=name[:100] or "otel.span", session_external_id=session,
+        ts=start or end, agent_slug=_agent_slug(item), prompt_id=prompt_id,
+        # Claude Code's spans join the hook traces by prompt id (or by time); another SDK's
+        # trace is one Voight trace.
+        trace_id=None if claude_code or prompt_id else trace_hex,
+        duration_ms=duration, source=SOURCE, payload=payload,
+        model=fields.opt_str(attrs, "gen_ai.response.model", 100)
+        or fields.opt_str(attrs, "gen_ai.request.model", 100)
+        or fields.opt_str(attrs, "model", 100),
+    )
+    kind = _span_kind(name, attrs)
+    if kind == "llm":
+        _llm_span(event, attrs, failed, claude_code)
+        event.ts = end or start
+    elif kind == "tool":
+        event.tool_name = fields.opt_str(attrs, "gen_ai.tool.name", 200) or fields.opt_str(
+            attrs, "tool_name", 200)
+        tool_use_id = fields.id_str(attrs, "gen_ai.tool.call.id") or fields.id_str(
+            attrs, "tool_use_id")
+        event.ts = end or start
+        if claude_code:
+            # The hooks and the tool_result log report this call already: kept as a log.
+            event.tool_use_id = tool_use_id
+        else:
+            event.tool_name = event.tool_name or name[:200]
+            event.tool_use_id = tool_use_id or f"span:{span_hex}"
+            event.type = EventType.TOOL_FAILURE if failed else EventType.POST_TOOL_USE
+            event.outcome = Outcome.FAILED if failed else Outcome.OK
+    elif failed and not claude_code:
+        event.type, event.outcome = EventType.ERROR, Outcome.FAILED
+    return event
+
+
+def _llm_span(event: CanonicalEvent, attrs: dict, failed: bool, claude_code: bool) -> None:
+    event.type = EventType.API_ERROR if failed else EventType.API_REQUEST
+    event.outcome = Outcome.FAILED if failed else Outcome.OK
+    event.request_id = fields.id_str(attrs, "request_id") or fields.id_str(
+        attrs, "gen_ai.response.id")
+    if claude_code and not event.request_id:
+        # Without the request id this usage cannot be matched to the api_request log that
+        # reports the same request: counting it would count the request twice.
+        return
+    event.input_tokens = _tokens(
+        attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "input_tokens")
+    event.output_tokens = _tokens(
+        attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "output_tokens")
+    event.cache_read_tokens = _tokens(
+        attrs, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+        "cache_read_tokens")
+    event.cache_write_tokens = _tokens(
+        attrs, "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens", "cache_creation_tokens")
+    event.cost_usd = _cost(attrs, "cost_usd", "gen_ai.usage.cost")
+
+
+def _span_events(span: dict) -> list[dict]:
+    found = field(span, "events")
+    if not isinstance(found, list):
+        return []
+    events = []
+    for entry in found[:20]:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            try:
+                events.append({"name": entry["name"][:200],
+                               "attributes": attributes(field(entry, "attributes"))})
+            except InvalidEvent:
+                events.append({"name": entry["name"][:200]})
+    return events
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+# Claude Code's counters (names without `claude_code.`) → the attribute that splits them.
+METRICS = {
+    "session.count": None,
+    "lines_of_code.count": "type",
+    "pull_request.count": None,
+    "commit.count": None,
+    "cost.usage": None,
+    "token.usage": "type",
+    "active_time.total": "type",
+    "code_edit_tool.decision": "decision",
+}
+DELTA, CUMULATIVE = 1, 2
+TEMPORALITY = {
+    "AGGREGATION_TEMPORALITY_DELTA": DELTA, "AGGREGATION_TEMPORALITY_CUMULATIVE": CUMULATIVE,
+}
+SERIES_KEY = "_cumulative"
+
+
+@dataclasses.dataclass
+class MetricPoint:
+    session_id: str
+    metric: str
+    part: str | None
+    value: int | float
+    cumulative: bool
+    series: str
+    ts: datetime | None
+    agent_slug: str | None
+
+
+@dataclasses.dataclass
+class MetricBatch:
+    points: list[MetricPoint] = dataclasses.field(default_factory=list)
+    rejected: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
+    ignored: set[str] = dataclasses.field(default_factory=set)
+
+    def reject(self, message: str, count: int = 1) -> None:
+        self.rejected += count
+        if message not in self.errors:
+            self.errors.append(message)
+
+
+def metric_points(items: list[Item]) -> MetricBatch:
+    """The data points of Claude Code's counters, each with its session; points of other
+    metrics are ignored (not rejected), points without a session are rejected."""
+    batch = MetricBatch()
+    for item in items:
+        metric = item.data
+        name = field(metric, "name") if isinstance(field(metric, "name"), str) else ""
+        short = name.removeprefix(CLAUDE_CODE_PREFIX)
+        sum_ = field(metric, "sum")
+        if item.error:
+            batch.reject(item.error, _count_points(metric))
+            continue
+        if short not in METRICS:
+            batch.ignored.add(name[:100] or "(unnamed)")
+            continue
+        if not isinstance(sum_, dict):
+            batch.reject(f"{name}: only a Sum (counter) is understood", _count_points(metric))
+            continue
+        points = field(sum_, "dataPoints") or []
+        if not isinstance(points, list):
+            batch.reject(f"{name}: sum.dataPoints must be an array")
+            continue
+        temporality = field(sum_, "aggregationTemporality")
+        if isinstance(temporality, str):
+            temporality = TEMPORALITY.get(temporality, temporality)
+        cumulative = temporality == CUMULATIVE
+        for point in points:
+            try:
+                batch.points.append(_point(item, short, point, cumulative))
+            except InvalidEvent as exc:
+                batch.reject(f"{name}: {exc}")
+    return batch
+
+
+def _count_points(metric: dict) -> int:
+    for kind in ("sum", "gauge", "histogram", "exponentialHistogram", "summary"):
+        block = field(metric, kind)
+        if isinstance(block, dict) and isinstance(field(block, "dataPoints"), list):
+            return max(len(field(block, "dataPoints")), 1)
+    return 1
+
+
+def _point(item: Item, metric: str, point: Any, cumulative: bool) -> MetricPoint:
+    if not isinstance(point, dict):
+        raise InvalidEvent("a data point must be an object")
+    attrs = attributes(field(point, "attributes"))
+    if not _first(attrs, "session.id") and not _first(item.resource, "session.id"):
+        raise InvalidEvent("data point has no session.id attribute (set "
+                           "OTEL_METRICS_INCLUDE_SESSION_ID=true)")
+    session = _session_id(attrs, item.resource, "")
+    as_int, as_double = field(point, "asInt"), field(point, "asDouble")
+    if as_int is not None:
+        value: int | float = fields.opt_int({"asInt": as_int}, "asInt") or 0
+    elif isinstance(as_double, int | float) and not isinstance(as_double, bool):
+        value = float(as_double)
+        if value != value or value < 0 or value > fields.MAX_TOKENS:
+            raise InvalidEvent("asDouble is out of range")
+    else:
+        raise InvalidEvent("a data point needs asInt or asDouble")
+    split = METRICS[metric]
+    part = None
+    if split:
+        raw = attrs.get(split)
+        part = str(raw)[:60] if isinstance(raw, str | int) and raw != "" else "other"
+    series = _digest(metric, sorted(attrs.items(), key=lambda kv: kv[0]),
+                     field(point, "startTimeUnixNano"))
+    return MetricPoint(
+        session_id=session, metric=metric, part=part, value=value, cumulative=cumulative,
+        series=series, ts=unix_nano(field(point, "timeUnixNano"), "timeUnixNano"),
+        agent_slug=_agent_slug(item),
+    )
+
+
+def metrics_merge(current: dict, points: list[MetricPoint]) -> dict:
+    """Fold data points into a session's `otel_metrics`.
+
+    Delta points (Claude Code's default temporality) are added: a re-exported delta batch
+    is added again — the OTLP exporters only retry a batch the server did not accept, so
+    that needs a failed response. Cumulative points count what they grew since the last
+    value of their series (kept under `_cumulative`), which makes them idempotent.
+    """
+    data = copy.deepcopy(current) if isinstance(current, dict) else {}
+    for point in points:
+        delta = point.value
+        if point.cumulative:
+            series = data.setdefault(SERIES_KEY, {})
+            last = series.get(point.series)
+            if isinstance(last, int | float):
+                # An older export arriving late never lowers the total.
+                delta = max(point.value - last, 0)
+                series[point.series] = max(last, point.value)
+            else:
+                series[point.series] = point.value
+        if point.part is None:
+            base = data.get(point.metric)
+            data[point.metric] = _add(base if isinstance(base, int | float) else 0, delta)
+        else:
+            parts = data.get(point.metric)
+            if not isinstance(parts, dict):
+                parts = data[point.metric] = {}
+            base = parts.get(point.part)
+            parts[point.part] = _add(base if isinstance(base, int | float) else 0, delta)
+    return data
+
+
+def _add(a: int | float, b: int | float) -> int | float:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    return round(float(a) + float(b), 6)

@@ -1,0 +1,169 @@
+"""Writes for the OTLP endpoints: log records and spans go through the ingest pipeline like
+every other event; metrics merge into `Session.otel_metrics`.
+
+Each export is one transaction: every accepted item lands with its rollups, or nothing does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ingest import keys, pipeline, rollups
+from ingest.adapters import otlp as adapter
+from ingest.otlp import Item
+from ingest.pipeline import IngestContext, ItemResult, events_ingest
+from ingest.schema import CanonicalEvent, EventType
+from sessions import broadcast
+from sessions.models import Session
+from sessions.status import sessions_recompute_status
+from traces.models import Event
+
+MAX_MESSAGES = 5
+
+
+@dataclasses.dataclass
+class ExportResult:
+    rejected: int = 0
+    errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+    def reject(self, message: str, count: int = 1) -> None:
+        self.rejected += count
+        if message not in self.errors:
+            self.errors.append(message)
+
+    def message(self, noun: str) -> str:
+        parts = []
+        if self.rejected:
+            reasons = "; ".join(self.errors[:MAX_MESSAGES])
+            parts.append(f"{self.rejected} {noun} rejected: {reasons}")
+        parts.extend(self.warnings[:MAX_MESSAGES])
+        return ". ".join(parts)
+
+
+def otlp_events_ingest(
+    ctx: IngestContext, items: list[Item], adapt: Callable[[Item], CanonicalEvent]
+) -> ExportResult:
+    """Store the log records or spans of one export as events (in pipeline-sized chunks, one
+    transaction), then merge OTel tool results into their tool calls."""
+    outcome = ExportResult()
+    produced: dict[int, CanonicalEvent] = {}
+
+    def adapt_entry(entry: tuple[int, Item]) -> CanonicalEvent:
+        index, item = entry
+        event = adapt(item)
+        if ctx.agent_hint:
+            # `?agent=` names the agent for every record, whatever service sent it.
+            event.agent_slug = None
+        produced[index] = event
+        return event
+
+    entries = list(enumerate(items))
+    created: list[CanonicalEvent] = []
+    with transaction.atomic():
+        for start in range(0, len(entries), settings.VOIGHT_MAX_BATCH):
+            chunk = entries[start:start + settings.VOIGHT_MAX_BATCH]
+            result = events_ingest(chunk, ctx, adapt_entry)
+            for (index, _), item_result in zip(chunk, result.results, strict=True):
+                if item_result.status == "error":
+                    outcome.reject(item_result.error)
+                elif item_result.status == "created":
+                    created.append(produced[index])
+        _tool_calls_merge(ctx.team.pk, created)
+    return outcome
+
+
+def _tool_calls_merge(team_id: int, events: list[CanonicalEvent]) -> None:
+    """Merge newly stored OTel `tool_result` logs into the ToolCall of their tool_use_id.
+
+    They are not tool events (the hook's are; see ingest.adapters.otlp), so the pipeline
+    does not merge them: a tool call first or only seen here is counted here, once.
+    """
+    calls = [(keys.event_uid(team_id, e), adapter.tool_call_of(e)) for e in events]
+    calls = [(uid, call) for uid, call in calls if call is not None]
+    if not calls:
+        return
+    session_of = dict(
+        Event.objects.filter(uid__in=[uid for uid, _ in calls]).values_list("uid", "session_id")
+    )
+    items = [
+        SimpleNamespace(canonical=call, uid=uid, session=SimpleNamespace(pk=session_of[uid]))
+        for uid, call in calls if uid in session_of
+    ]
+    new_calls = rollups.merge_tool_calls(items)
+    tools: dict = defaultdict(set)
+    for item in items:
+        if item.canonical.tool_name:
+            tools[item.session.pk].add(item.canonical.tool_name)
+    touched = set(new_calls) | set(tools)
+    now = timezone.now()
+    changed = []
+    for session in Session.objects.select_for_update().filter(pk__in=touched).order_by("pk"):
+        session.tool_call_count += new_calls.get(session.pk, 0)
+        if tools[session.pk] - set(session.distinct_tools):
+            session.distinct_tools = sorted(set(session.distinct_tools) | tools[session.pk])
+            session.distinct_tool_count = len(session.distinct_tools)
+        session.updated_at = now
+        changed.append(session)
+    Session.objects.bulk_update(
+        changed, ["tool_call_count", "distinct_tools", "distinct_tool_count", "updated_at"]
+    )
+
+
+def otlp_metrics_ingest(ctx: IngestContext, items: list[Item]) -> ExportResult:
+    """Sum Claude Code's counters per session into `Session.otel_metrics` (creating the
+    session when the metrics arrive first). Never into the session's tokens or cost."""
+    batch = adapter.metric_points(items)
+    outcome = ExportResult(rejected=batch.rejected, errors=list(batch.errors))
+    if batch.ignored:
+        names = ", ".join(sorted(batch.ignored)[:10])
+        outcome.warnings.append(f"metrics not stored by Voight (accepted, ignored): {names}")
+    groups: dict[tuple, list[adapter.MetricPoint]] = defaultdict(list)
+    for point in batch.points:
+        slug = None if ctx.agent_hint else point.agent_slug
+        groups[(point.session_id, slug)].append(point)
+    if not groups:
+        return outcome
+    # The pipeline's agent and session upsert, fed one probe event per session: metrics
+    # join the session their events use (same agent rules), and are not events themselves.
+    probes = []
+    for index, ((session_id, slug), points) in enumerate(groups.items()):
+        times = [p.ts for p in points if p.ts]
+        probes.append((index, CanonicalEvent(
+            key="", type=EventType.LOG, hook_event_name="otel.metrics",
+            session_external_id=session_id, ts=min(times) if times else ctx.now,
+            agent_slug=slug, source=adapter.SOURCE,
+        )))
+    point_lists = list(groups.values())
+    results = [ItemResult(None, "created") for _ in probes]
+    with transaction.atomic():
+        pipeline._learn_session_agents(probes, ctx)
+        agents = pipeline._resolve_agents(probes, ctx, results)
+        valid = []
+        for index, probe in probes:
+            if results[index].status == "error":
+                outcome.reject(results[index].error, len(point_lists[index]))
+            else:
+                valid.append((index, probe))
+        if not valid:
+            return outcome
+        sessions = pipeline._resolve_sessions(valid, ctx, agents)
+        now = timezone.now()
+        changed = {}
+        for index, probe in valid:
+            agent = agents[pipeline._agent_slug(probe, ctx)]
+            session = sessions[(agent.pk, probe.session_external_id)]
+            session.otel_metrics = adapter.metrics_merge(session.otel_metrics, point_lists[index])
+            session.updated_at = now
+            changed[session.pk] = session
+        Session.objects.bulk_update(list(changed.values()), ["otel_metrics", "updated_at"])
+        sessions_recompute_status(Session.objects.filter(pk__in=list(changed)), ctx.now)
+        broadcast.sessions_changed(ctx.team.pk, list(changed))
+    return outcome

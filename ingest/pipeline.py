@@ -1,0 +1,486 @@
+"""The ingest pipeline: parse → normalise → one bulk write → rollups → broadcast.
+
+`events_ingest` takes already-parsed JSON items and an adapter, and writes the whole batch in
+one transaction: either every valid event lands with its rollups, or nothing does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from ingest import capping, keys, privacy, rollups, sql, stitching
+from ingest.adapters import claude_code
+from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
+from sessions import alerts, broadcast
+from sessions.models import Agent, Session
+from sessions.status import TIME_ENDS, sessions_refresh_status
+from traces.models import Event, ToolCall, Trace
+from voight.models import Team
+
+LAST_SEEN_PRECISION = timedelta(minutes=1)
+
+AWAITING_NOTIFICATIONS = {
+    "permission_prompt": "waiting for permission",
+    "idle_prompt": "waiting for input",
+    "elicitation_dialog": "waiting for an answer",
+    "elicitation_url_dialog": "waiting for an answer",
+    "agent_needs_input": "waiting for input",
+}
+
+
+@dataclasses.dataclass
+class ItemResult:
+    id: str | None
+    status: str  # created | duplicate | error
+    error: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "status": self.status}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclasses.dataclass
+class IngestResult:
+    results: list[ItemResult]
+    agent_paused: bool = False
+    paused_reason: str = ""
+    session_ids: list = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "results": [r.as_dict() for r in self.results],
+            "agent_paused": self.agent_paused,
+            "paused_reason": self.paused_reason,
+        }
+
+
+@dataclasses.dataclass
+class IngestContext:
+    team: Team
+    key_agent: Agent | None = None
+    agent_hint: str | None = None
+    default_agent: str = "default"
+    source: str = ""  # overrides the adapter's source (http_hook, otel)
+    session_agents: dict = dataclasses.field(default_factory=dict)
+    now: datetime = dataclasses.field(default_factory=timezone.now)
+
+
+def _item_id(item: Any) -> str | None:
+    if isinstance(item, dict):
+        value = item.get("id")
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)[:128]
+    return None
+
+
+def _prepare(event: CanonicalEvent, ctx: IngestContext) -> CanonicalEvent:
+    """Server-side rules every event obeys before it is stored."""
+    event.ts = event.ts or ctx.now
+    if ctx.source:
+        event.source = ctx.source
+    payload = dict(event.payload)
+    if event.privacy_level == PrivacyLevel.MINIMAL:
+        payload = privacy.strip_content(payload)
+        event.prompt = event.response_text = ""
+    elif ctx.team.scrub_secrets:
+        payload = privacy.scrub_secrets(payload)
+        event.prompt = privacy.scrub_text(event.prompt)
+    if event.type == EventType.USER_PROMPT:
+        for name in ("git_branch", "git_sha", "prompt_source"):
+            if getattr(event, name):
+                payload[f"_voight_{name}"] = getattr(event, name)
+    event.payload = capping.cap_payload(payload)
+    return event
+
+
+def _agent_slug(event: CanonicalEvent, ctx: IngestContext) -> str:
+    if ctx.key_agent is not None:
+        return ctx.key_agent.slug
+    return (event.agent_slug or ctx.agent_hint or _default_agent(event, ctx))[:128]
+
+
+def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
+    # An event that names no agent joins the agent its session already has (OTel and
+    # transcript usage name none), else the source's default agent.
+    known = ctx.session_agents.get(event.session_external_id)
+    if known:
+        return known
+    if event.hook_event_name in claude_code.HOOK_TYPES or event.source == "otel":
+        return "claude-code"
+    return ctx.default_agent
+
+
+def _learn_session_agents(valid, ctx: IngestContext) -> None:
+    anonymous = {
+        e.session_external_id for _, e in valid
+        if ctx.key_agent is None and not e.agent_slug and not ctx.agent_hint
+    }
+    if anonymous:
+        ctx.session_agents = dict(
+            Session.objects.filter(team=ctx.team, external_id__in=anonymous)
+            .order_by("started_at").values_list("external_id", "agent__slug")
+        )
+
+
+def _agent_kind(event: CanonicalEvent) -> str:
+    if event.hook_event_name and event.hook_event_name[:1].isupper():
+        return Agent.Kind.CLAUDE_CODE
+    if event.source == "sdk":
+        return Agent.Kind.BOT
+    return Agent.Kind.OTHER
+
+
+def events_ingest(
+    items: Iterable[Any],
+    ctx: IngestContext,
+    adapter: Callable[[Any], CanonicalEvent],
+) -> IngestResult:
+    """Normalise and store a batch. Each item is an event for `adapter`; an item that fails
+    validation is an error in its own result and the rest still land."""
+    results: list[ItemResult] = []
+    valid: list[tuple[int, CanonicalEvent]] = []
+    for index, item in enumerate(items):
+        results.append(ItemResult(_item_id(item), "created"))
+        try:
+            valid.append((index, _prepare(adapter(item), ctx)))
+        except InvalidEvent as exc:
+            results[index].status, results[index].error = "error", str(exc)
+    outcome = IngestResult(results)
+    if not valid:
+        return _with_pause_state(outcome, ctx, [])
+    with transaction.atomic():
+        _learn_session_agents(valid, ctx)
+        agents = _resolve_agents(valid, ctx, results)
+        valid = [(i, e) for i, e in valid if results[i].status != "error"]
+        sessions = _resolve_sessions(valid, ctx, agents)
+        pending = _store(valid, ctx, agents, sessions, results)
+        touched = list({s.pk for s in sessions.values()})
+        outcome.session_ids = touched
+        if touched:
+            sessions_refresh_status(touched, ctx.now)
+            alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
+                                          agents=agents.values())
+            broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
+    return _with_pause_state(outcome, ctx, list(agents.values()))
+
+
+def _with_pause_state(outcome: IngestResult, ctx: IngestContext, agents: list[Agent]):
+    paused = [a for a in agents if a.paused_at] or (
+        [ctx.key_agent] if ctx.key_agent is not None and ctx.key_agent.paused_at else []
+    )
+    if paused:
+        outcome.agent_paused = True
+        outcome.paused_reason = paused[0].paused_reason or "agent paused"
+    return outcome
+
+
+def _resolve_agents(valid, ctx: IngestContext, results) -> dict[str, Agent]:
+    wanted: dict[str, CanonicalEvent] = {}
+    for _, event in valid:
+        wanted.setdefault(_agent_slug(event, ctx), event)
+    team = ctx.team
+    # Almost every batch names agents that exist: read first, insert only what is missing.
+    agents = {a.slug: a for a in Agent.objects.filter(team=team, slug__in=list(wanted))}
+    missing = [slug for slug in wanted if slug not in agents]
+    if missing and team.auto_create_agents:
+        sql.insert_ignore(Agent, [
+            {"team": team.pk, "slug": slug, "label": "", "kind": _agent_kind(wanted[slug]),
+             "paused_reason": "", "created_at": ctx.now}
+            for slug in missing
+        ], ["team", "slug"], ["id"])
+        agents.update({a.slug: a for a in Agent.objects.filter(team=team, slug__in=missing)})
+    for index, event in valid:
+        if _agent_slug(event, ctx) not in agents:
+            results[index].status = "error"
+            results[index].error = "unknown agent_id and this team does not auto-create agents"
+    last_seen = defaultdict(lambda: None)
+    for _, event in valid:
+        slug = _agent_slug(event, ctx)
+        if slug in agents:
+            last_seen[slug] = max(filter(None, [last_seen[slug], event.ts]))
+    stale = {
+        agents[slug].pk: seen for slug, seen in last_seen.items()
+        if agents[slug].last_seen_at is None
+        or seen > agents[slug].last_seen_at + LAST_SEEN_PRECISION
+    }
+    if stale:
+        # An agent row is shared by all of its sessions: updated inside the batch, it would
+        # stay locked until commit and serialise every concurrent ingest of that agent (the
+        # measured batch rate fell to one writer at a time). "Last seen" is shown to the
+        # minute and is no count, so it moves after commit, in its own short statement.
+        transaction.on_commit(lambda: _agents_seen(stale))
+    return agents
+
+
+def _agents_seen(seen: dict) -> None:
+    for agent_pk, ts in sorted(seen.items()):
+        Agent.objects.filter(pk=agent_pk).filter(
+            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=ts)
+        ).update(last_seen_at=ts)
+
+
+def _session_source(event: CanonicalEvent) -> str:
+    return {"sdk": Session.Source.SDK, "otel": Session.Source.OTEL,
+            "http_hook": Session.Source.HTTP_HOOK}.get(event.source, Session.Source.HOOK)
+
+
+def _resolve_sessions(valid, ctx: IngestContext, agents) -> dict[tuple, Session]:
+    """Upsert every session the batch names and lock them, in pk order (no deadlocks)."""
+    first: dict[tuple, CanonicalEvent] = {}
+    for _, event in valid:
+        key = (agents[_agent_slug(event, ctx)].pk, event.session_external_id)
+        if key not in first or event.ts < first[key].ts:
+            first[key] = event
+    rows = [
+        {"id": uuid.uuid4(), "team": ctx.team.pk, "agent": agent_pk, "external_id": external,
+         "started_at": event.ts, "last_event_at": event.ts, "status": Session.Status.ACTIVE,
+         "status_changed_at": ctx.now, "source": _session_source(event),
+         "created_at": ctx.now, "updated_at": ctx.now, "distinct_tools": [], "metrics": {},
+         "otel_metrics": {}}
+        for (agent_pk, external), event in first.items()
+    ]
+    sql.insert_ignore(Session, rows, ["agent", "external_id"], ["id"])
+    condition = Q()
+    for agent_pk, external in first:
+        condition |= Q(agent_id=agent_pk, external_id=external)
+    locked = Session.objects.select_for_update().filter(condition).order_by("pk")
+    return {(s.agent_id, s.external_id): s for s in locked}
+
+
+def _event_row(item: stitching.PendingEvent, ctx: IngestContext) -> dict[str, Any]:
+    event = item.canonical
+    return {
+        "uid": item.uid, "team": ctx.team.pk, "agent": item.agent.pk, "session": item.session.pk,
+        "trace": item.trace_pk, "trace_inferred": item.inferred, "type": event.type,
+        "hook_event_name": event.hook_event_name, "tool_name": event.tool_name,
+        "tool_use_id": event.tool_use_id, "prompt_id": event.prompt_id or "",
+        "file_path": event.file_path, "outcome": event.outcome,
+        "duration_ms": event.duration_ms, "ts": event.ts, "received_at": ctx.now,
+        "privacy_level": event.privacy_level, "model": event.model,
+        "request_id": event.request_id, "input_tokens": event.input_tokens,
+        "output_tokens": event.output_tokens, "cache_read_tokens": event.cache_read_tokens,
+        "cache_write_tokens": event.cache_write_tokens, "cost_usd": event.cost_usd,
+        "acknowledged_at": None, "acknowledged_by": None, "source": event.source,
+        "payload": event.payload,
+    }
+
+
+def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
+    pending: list[stitching.PendingEvent] = []
+    seen: set = set()
+    heartbeats: dict = {}
+    for index, event in valid:
+        agent = agents[_agent_slug(event, ctx)]
+        session = sessions[(agent.pk, event.session_external_id)]
+        if event.type == EventType.HEARTBEAT:
+            # Heartbeats are liveness, not work: they move last_heartbeat_at only.
+            heartbeats[session.pk] = max(filter(None, [heartbeats.get(session.pk), event.ts]))
+            continue
+        uid = keys.event_uid(ctx.team.pk, event)
+        if uid in seen:
+            results[index].status = "duplicate"
+            continue
+        seen.add(uid)
+        pending.append(stitching.PendingEvent(index, event, uid, agent, session))
+    for session_pk, ts in heartbeats.items():
+        Session.objects.filter(pk=session_pk).filter(
+            Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=ts)
+        ).update(last_heartbeat_at=ts)
+    if not pending:
+        return []
+
+    created_traces = stitching.assign_traces(ctx.team.pk, pending)
+    inserted = {
+        _uuid(uid): pk for pk, uid in
+        sql.insert_ignore(Event, [_event_row(p, ctx) for p in pending], ["uid"], ["id", "uid"])
+    }
+    new = [p for p in pending if p.uid in inserted]
+    for item in pending:
+        if item.uid not in inserted:
+            results[item.index].status = "duplicate"
+    if not new:
+        return []
+
+    touched_traces = {p.trace_pk for p in new if p.trace_pk}
+    restitched = _restitch(new, created_traces)
+    touched_traces |= restitched
+    wakeup_sessions, following = set(), set()
+    for item in new:
+        if item.canonical.tool_name == rollups.WAKEUP_TOOL:
+            wakeup_sessions.add(item.session.pk)
+            after = rollups.next_trace_after(item.session.pk, item.canonical.ts)
+            if after:
+                following.add(after)
+    touched_traces |= following
+    new_calls = rollups.merge_tool_calls(new)
+    usage_deltas = rollups.merge_usage(ctx.team.pk, new, inserted)
+    locked = {s.pk: s for s in sessions.values()}
+    _update_sessions(new, locked, new_calls, usage_deltas, bool(created_traces))
+    rollups.apply_foreign_usage_deltas(usage_deltas, set(locked))
+    rollups.traces_recompute(
+        touched_traces,
+        _detailed_traces(new, created_traces | restitched | following, wakeup_sessions),
+    )
+    return new
+
+
+# Events whose arrival can change a trace's texts (prompt, response, git, cwd) or wakeup match.
+_TEXT_TYPES = frozenset({EventType.USER_PROMPT, EventType.STOP})
+
+
+def _detailed_traces(new, boundary_traces: set, wakeup_sessions: set) -> set:
+    """The touched traces whose texts, files, usage or wakeup match may have changed.
+
+    Every other touched trace only gets its counts, times and status recomputed: a batch of
+    tool calls into a running trace cannot change its prompt, response, files or usage. New,
+    re-stitched and wakeup-following traces (`boundary_traces`), and every trace this batch
+    touched in a session that got a prompt or a ScheduleWakeup (which prompt follows which
+    wakeup), are recomputed in full.
+    """
+    detailed = set(boundary_traces)
+    prompt_sessions = set(wakeup_sessions)
+    for item in new:
+        event = item.canonical
+        if event.type == EventType.USER_PROMPT:
+            prompt_sessions.add(item.session.pk)
+        if item.trace_pk and (
+            event.type in _TEXT_TYPES or event.carries_usage
+            or (event.file_path and event.type in EventType.TOOL)
+        ):
+            detailed.add(item.trace_pk)
+    detailed |= {
+        item.trace_pk for item in new if item.trace_pk and item.session.pk in prompt_sessions
+    }
+    return detailed
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _restitch(new, created_traces: set[int]) -> set[int]:
+    """Re-home time-inferred events when this batch added inferred events or new traces."""
+    since: dict = {}
+    for item in new:
+        if item.inferred or item.trace_pk in created_traces:
+            pk = item.session.pk
+            since[pk] = min(filter(None, [since.get(pk), item.canonical.ts]))
+    if not since:
+        return set()
+    return stitching.restitch_inferred(set(since), since)
+
+
+def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
+                     traces_created: bool) -> None:
+    by_session: dict = defaultdict(list)
+    for item in new:
+        by_session[item.session.pk].append(item.canonical)
+    recount_files = {
+        item.session.pk for item in new
+        if item.canonical.file_path and item.canonical.type in EventType.TOOL
+    }
+    files = dict(
+        ToolCall.objects.filter(session_id__in=recount_files).exclude(file_path="")
+        .values("session_id").annotate(n=Count("file_path", distinct=True))
+        .values_list("session_id", "n")
+    ) if recount_files else {}
+    trace_counts = dict(
+        Trace.objects.filter(session_id__in=list(by_session)).values("session_id")
+        .annotate(n=Count("id")).values_list("session_id", "n")
+    ) if traces_created else {}
+    now = timezone.now()
+    changed = []
+    for session_pk, events in by_session.items():
+        session = locked[session_pk]
+        _apply_events(session, events)
+        session.tool_call_count += new_calls.get(session_pk, 0)
+        tools = {e.tool_name for e in events if e.type in EventType.TOOL and e.tool_name}
+        if tools - set(session.distinct_tools):
+            session.distinct_tools = sorted(set(session.distinct_tools) | tools)
+            session.distinct_tool_count = len(session.distinct_tools)
+        if session_pk in files:
+            session.files_touched_count = files[session_pk]
+        if session_pk in trace_counts:
+            session.trace_count = trace_counts[session_pk]
+        for field, delta in usage_deltas.get(session_pk, {}).items():
+            setattr(session, field, getattr(session, field) + delta)
+        session.updated_at = now
+        changed.append(session)
+    sql.update_rows(changed, SESSION_FIELDS)
+
+
+SESSION_FIELDS = [
+    "started_at", "ended_at", "end_reason", "last_start_at", "last_event_at", "event_count",
+    "error_count", "unacknowledged_error_count", "tool_call_count", "distinct_tools",
+    "distinct_tool_count", "files_touched_count", "trace_count", *rollups.TOKEN_FIELDS,
+    "cost_usd", "project_path", "git_branch", "git_sha", "model", "awaiting",
+    "awaiting_reason", "awaiting_since", "updated_at",
+]
+
+
+def _apply_events(session: Session, events: list[CanonicalEvent]) -> None:
+    """Fold a batch's new events into the session's timestamps and counters."""
+    events = sorted(events, key=lambda e: e.ts)
+    previous_last = session.last_event_at if session.event_count else None
+    session.event_count += len(events)
+    failed = sum(1 for e in events if e.outcome == Outcome.FAILED)
+    session.error_count += failed
+    session.unacknowledged_error_count += failed
+    session.started_at = min(session.started_at, events[0].ts)
+    session.last_event_at = max(previous_last or events[-1].ts, events[-1].ts)
+
+    starts = [e.ts for e in events if e.type == EventType.SESSION_START]
+    if starts:
+        session.last_start_at = max(filter(None, [session.last_start_at, *starts]))
+    ends = [e for e in events if e.type == EventType.SESSION_END]
+    if ends:
+        last_end = max(ends, key=lambda e: e.ts)
+        if session.ended_at is None or session.end_reason in TIME_ENDS or (
+            last_end.ts > session.ended_at
+        ):
+            session.ended_at = last_end.ts
+            session.end_reason = last_end.end_reason or "session_end"
+    if session.ended_at is not None:
+        restarted = session.last_start_at and session.last_start_at > session.ended_at
+        # Ended by time (heartbeat or inactivity), then an event came: it is running again.
+        revived = session.end_reason in TIME_ENDS and session.last_event_at > session.ended_at
+        if restarted or revived:
+            session.ended_at = None
+            session.end_reason = ""
+
+    is_latest = previous_last is None or events[-1].ts >= previous_last
+    for event in events if is_latest else []:
+        session.project_path = event.cwd or session.project_path
+        session.git_branch = event.git_branch or session.git_branch
+        session.git_sha = event.git_sha or session.git_sha
+        session.model = event.model or session.model
+    if not is_latest:
+        session.project_path = session.project_path or next((e.cwd for e in events if e.cwd), "")
+        session.model = session.model or next((e.model for e in events if e.model), "")
+    if is_latest:
+        latest = events[-1]
+        reason = _awaiting_reason(latest)
+        session.awaiting = bool(reason)
+        session.awaiting_reason = reason
+        session.awaiting_since = latest.ts if reason else None
+
+
+def _awaiting_reason(event: CanonicalEvent) -> str:
+    if event.type == EventType.PERMISSION_REQUEST:
+        return f"waiting for permission: {event.tool_name}" if event.tool_name else (
+            "waiting for permission"
+        )
+    if event.type == EventType.NOTIFICATION:
+        return AWAITING_NOTIFICATIONS.get(event.notification_type, "")
+    return ""

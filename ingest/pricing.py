@@ -1,0 +1,88 @@
+"""Model prices (USD per million tokens) and the cost of one model request.
+
+One table for every place that prices tokens. Source: Anthropic's pricing page as quoted
+in shared/CLAUDE_CODE.md. Cache writes come in two lifetimes: 5-minute writes cost 1.25x
+input, 1-hour writes 2x input; cache reads 0.1x input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from decimal import Decimal
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclasses.dataclass(frozen=True)
+class Price:
+    input: Decimal
+    output: Decimal
+
+    @property
+    def cache_write_5m(self) -> Decimal:
+        return self.input * Decimal("1.25")
+
+    @property
+    def cache_write_1h(self) -> Decimal:
+        return self.input * 2
+
+    @property
+    def cache_read(self) -> Decimal:
+        return self.input / 10
+
+
+def _p(inp: str, out: str) -> Price:
+    return Price(Decimal(inp), Decimal(out))
+
+
+# Ordered most specific first: the first pattern that matches the model id wins.
+PRICES: list[tuple[re.Pattern[str], Price]] = [
+    (re.compile(r"opus-4-(?:[5-9]|\d\d)(?!\d)|opus-[5-9]"), _p("5", "25")),
+    (re.compile(r"opus-4(?:-1)?(?:-\d{8})?$|opus-4-1|opus-4-2025|claude-3-opus|opus-3"),
+     _p("15", "75")),
+    (re.compile(r"sonnet-[5-9]"), _p("2", "10")),
+    (re.compile(r"sonnet-4|3-7-sonnet|3-5-sonnet|sonnet-3"), _p("3", "15")),
+    (re.compile(r"haiku-4|haiku-[5-9]"), _p("1", "5")),
+    (re.compile(r"3-5-haiku|haiku-3-5"), _p("0.80", "4")),
+    (re.compile(r"3-haiku|haiku-3"), _p("0.25", "1.25")),
+    (re.compile(r"fable|mythos"), _p("10", "50")),
+]
+
+
+def price_for(model: str) -> Price | None:
+    """The price of a model id (`claude-sonnet-4-6`, `claude-opus-4-5-20251101`, ...)."""
+    name = (model or "").lower()
+    for pattern, price in PRICES:
+        if pattern.search(name):
+            return price
+    return None
+
+
+def request_cost(
+    model: str,
+    *,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+) -> Decimal | None:
+    """Cost of one request, or None for a model with no known price.
+
+    `cache_write_tokens` is all cache writes; `cache_write_1h_tokens` the part of them that
+    were 1-hour writes (the rest are 5-minute writes).
+    """
+    price = price_for(model)
+    if price is None:
+        return None
+    one_hour = min(max(cache_write_1h_tokens, 0), max(cache_write_tokens, 0))
+    five_min = max(cache_write_tokens, 0) - one_hour
+    total = (
+        input_tokens * price.input
+        + output_tokens * price.output
+        + cache_read_tokens * price.cache_read
+        + five_min * price.cache_write_5m
+        + one_hour * price.cache_write_1h
+    ) / MILLION
+    return total.quantize(Decimal("0.000001"))

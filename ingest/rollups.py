@@ -1,0 +1,394 @@
+"""Exact rollups that do not depend on arrival order.
+
+Additive counters (events, errors) move by what a batch newly inserted — a duplicate inserts
+nothing, so it adds nothing. Facts with identity merge into their own rows first (one
+`ToolCall` per tool_use_id, one `Usage` per request id, fields merged by max), and the
+session moves by the difference. Trace rollups are recomputed from their events: a trace is
+one answer, small enough to aggregate in one grouped query per batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast
+
+from ingest import sql
+from ingest.pricing import request_cost
+from ingest.schema import EventType, Outcome
+from sessions.models import Session
+from traces.models import Event, ToolCall, Trace, Usage
+
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+WAKEUP_TOOL = "ScheduleWakeup"
+
+
+# --- tool calls -------------------------------------------------------------------------
+
+def tool_key(event, uid) -> str:
+    if event.tool_use_id:
+        return event.tool_use_id
+    # Without an id only the PreToolUse counts as the call; its Post cannot be paired.
+    return f"event:{uid}" if event.type == EventType.PRE_TOOL_USE else ""
+
+
+def merge_tool_calls(new_events) -> dict:
+    """Upsert one ToolCall per (session, key); returns {session pk: number of new calls}."""
+    by_key: dict[tuple, list] = defaultdict(list)
+    for item in new_events:
+        if item.canonical.type in EventType.TOOL:
+            key = tool_key(item.canonical, item.uid)
+            if key:
+                by_key[(item.session.pk, key)].append(item)
+    if not by_key:
+        return {}
+    rows = [
+        {"session": session_pk, "key": key, "tool_name": "", "file_path": "", "outcome": ""}
+        for session_pk, key in by_key
+    ]
+    inserted = sql.insert_ignore(ToolCall, rows, ["session", "key"], ["session"])
+    new_calls: dict = defaultdict(int)
+    for (session_pk,) in inserted:
+        new_calls[_pk(session_pk)] += 1
+    calls = ToolCall.objects.filter(
+        session_id__in={s for s, _ in by_key}, key__in={k for _, k in by_key}
+    )
+    changed = []
+    for call in calls:
+        items = by_key.get((call.session_id, call.key))
+        if not items:
+            continue
+        for item in items:
+            _merge_call(call, item.canonical)
+        changed.append(call)
+    sql.update_rows(
+        changed, ["tool_name", "file_path", "started_at", "ended_at", "duration_ms", "outcome"]
+    )
+    return new_calls
+
+
+def _pk(value):
+    """SQLite returns UUID primary keys from raw SQL as hex text."""
+    import uuid
+
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _merge_call(call: ToolCall, event) -> None:
+    call.tool_name = call.tool_name or event.tool_name
+    call.file_path = call.file_path or event.file_path
+    if event.type == EventType.PRE_TOOL_USE:
+        call.started_at = min(filter(None, [call.started_at, event.ts]))
+    else:
+        call.ended_at = max(filter(None, [call.ended_at, event.ts]))
+        if event.duration_ms is not None:
+            call.duration_ms = event.duration_ms
+        if event.outcome == Outcome.FAILED or call.outcome == Outcome.FAILED:
+            call.outcome = Outcome.FAILED
+        else:
+            call.outcome = Outcome.OK
+    if call.duration_ms is None and call.started_at and call.ended_at:
+        call.duration_ms = max(int((call.ended_at - call.started_at).total_seconds() * 1000), 0)
+
+
+# --- usage --------------------------------------------------------------------------------
+
+def usage_key(item) -> str:
+    return item.canonical.request_id or f"event:{item.uid}"
+
+
+def merge_usage(team_id: int, new_events, event_pks: dict) -> dict:
+    """Merge usage facts into one row per request; returns {session pk: token/cost deltas}."""
+    carriers = [i for i in new_events if i.canonical.carries_usage]
+    if not carriers:
+        return {}
+    by_key: dict[str, list] = defaultdict(list)
+    for item in carriers:
+        by_key[usage_key(item)].append(item)
+    rows = []
+    for key, items in by_key.items():
+        first = min(items, key=lambda i: i.canonical.ts)
+        rows.append({
+            "team": team_id, "request_id": key, "session": first.session.pk,
+            "event": event_pks[first.uid], "ts": first.canonical.ts, "model": "",
+            "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
+            "cache_write_tokens": 0, "cache_write_1h_tokens": 0, "cost_usd": Decimal(0),
+            "cost_source": "", "sources": [],
+        })
+    sql.insert_ignore(Usage, rows, ["team", "request_id"], ["id"])
+    deltas: dict = defaultdict(lambda: defaultdict(Decimal))
+    changed = []
+    for usage in Usage.objects.select_for_update().filter(team_id=team_id, request_id__in=list(by_key)):
+        before = {f: getattr(usage, f) for f in (*TOKEN_FIELDS, "cost_usd")}
+        for item in by_key[usage.request_id]:
+            _merge_usage(usage, item)
+        _price(usage)
+        for field, old in before.items():
+            diff = getattr(usage, field) - old
+            if diff:
+                deltas[usage.session_id][field] += diff
+        changed.append(usage)
+    sql.update_rows(
+        changed, [*TOKEN_FIELDS, "cache_write_1h_tokens", "cost_usd", "cost_source", "model",
+                  "sources"],
+    )
+    return deltas
+
+
+def _merge_usage(usage: Usage, item) -> None:
+    event = item.canonical
+    # The same request reported twice (snapshot and final, or transcript and OTel): the
+    # larger figure of each field is the final one.
+    for field in (*TOKEN_FIELDS, "cache_write_1h_tokens"):
+        setattr(usage, field, max(getattr(usage, field), getattr(event, field)))
+    usage.model = usage.model or event.model
+    channel = "otel" if event.source == "otel" else ("sdk" if event.source == "sdk" else "hook")
+    if channel not in usage.sources:
+        usage.sources = sorted([*usage.sources, channel])
+    if event.cost_usd is not None:
+        reported = usage.cost_usd if usage.cost_source == "reported" else Decimal(0)
+        usage.cost_usd = max(reported, event.cost_usd)
+        usage.cost_source = "reported"
+
+
+def _price(usage: Usage) -> None:
+    if usage.cost_source == "reported":
+        return
+    cost = request_cost(
+        usage.model,
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+    )
+    usage.cost_usd = cost if cost is not None else Decimal(0)
+    usage.cost_source = "computed" if cost is not None else ""
+
+
+def apply_foreign_usage_deltas(deltas: dict, locked: set) -> None:
+    """A request first seen in another session (a forked transcript's copy) moves that
+    session's totals with atomic increments, since its row is not locked here."""
+    for session_pk, fields in deltas.items():
+        if session_pk in locked:
+            continue
+        Session.objects.filter(pk=session_pk).update(
+            **{field: F(field) + value for field, value in fields.items()}
+        )
+
+
+# --- traces -----------------------------------------------------------------------------
+
+def _tool_key_expr():
+    return Case(
+        When(Q(type__in=EventType.TOOL) & ~Q(tool_use_id=""), then=F("tool_use_id")),
+        When(type=EventType.PRE_TOOL_USE, then=Cast("uid", CharField())),
+        default=Value(None), output_field=CharField(),
+    )
+
+
+def traces_recompute(trace_pks: set[int], details: set[int] | None = None) -> None:
+    """Recompute the rollups of these traces from their events.
+
+    Counts, times, status and kind come from one grouped query and are always recomputed.
+    The rest is read only for the traces in `details` (None: all): prompt and response
+    texts, files, usage sums and the wakeup match depend only on prompt/Stop, file, usage and
+    ScheduleWakeup events and on trace boundaries, so a batch that brought none of those to a
+    trace leaves them exactly as they are — the caller decides (see `ingest.pipeline`).
+    """
+    if not trace_pks:
+        return
+    traces = {
+        t.pk: t for t in Trace.objects.filter(pk__in=trace_pks).annotate(
+            superseded=Exists(Trace.objects.filter(
+                session_id=OuterRef("session_id"), started_at__gt=OuterRef("started_at")
+            ))
+        )
+    }
+    aggregates = {
+        row["trace_id"]: row for row in Event.objects.filter(trace_id__in=traces)
+        .values("trace_id").annotate(
+            n=Count("id"),
+            errors=Count("id", filter=Q(outcome=Outcome.FAILED)),
+            tools=Count(_tool_key_expr(), distinct=True),
+            first=Min("ts"), last=Max("ts"),
+            prompt_at=Min("ts", filter=Q(type=EventType.USER_PROMPT)),
+            stop_at=Max("ts", filter=Q(type__in=[EventType.STOP, EventType.STOP_FAILURE])),
+            failed_stops=Count("id", filter=Q(type=EventType.STOP_FAILURE)),
+        )
+    }
+    detailed = set(traces) if details is None else set(traces) & set(details)
+    # A trace whose start moves shifts its session's boundaries (which prompt a wakeup
+    # follows): the session's touched traces then get everything recomputed.
+    moved = {
+        trace.session_id for pk, trace in traces.items()
+        if pk in aggregates and (aggregates[pk]["prompt_at"] or min(
+            aggregates[pk]["first"], trace.started_at)) != trace.started_at
+    }
+    detailed |= {pk for pk, trace in traces.items() if trace.session_id in moved}
+    files: dict[int, set] = defaultdict(set)
+    usage: dict = {}
+    texts: dict = {}
+    if detailed:
+        for trace_pk, path in (
+            Event.objects.filter(trace_id__in=detailed, type__in=EventType.TOOL)
+            .exclude(file_path="").values_list("trace_id", "file_path").distinct()
+        ):
+            files[trace_pk].add(path)
+        usage = {
+            row["event__trace_id"]: row for row in
+            Usage.objects.filter(event__trace_id__in=detailed)
+            .values("event__trace_id").annotate(
+                **{f: Sum(f) for f in TOKEN_FIELDS}, cost=Sum("cost_usd")
+            )
+        }
+        texts = _trace_texts({pk: traces[pk] for pk in detailed})
+    for pk, trace in traces.items():
+        agg = aggregates.get(pk)
+        if agg is None:  # every event moved to another trace
+            agg = {"n": 0, "errors": 0, "tools": 0, "first": trace.started_at,
+                   "last": trace.started_at, "prompt_at": None, "stop_at": None,
+                   "failed_stops": 0}
+        trace.event_count = agg["n"]
+        trace.error_count = agg["errors"]
+        trace.tool_count = agg["tools"]
+        trace.started_at = agg["prompt_at"] or min(agg["first"], trace.started_at)
+        if pk in detailed:
+            trace.files_touched = sorted(files.get(pk, ()))
+            sums = usage.get(pk, {})
+            for field in TOKEN_FIELDS:
+                setattr(trace, field, sums.get(field) or 0)
+            trace.cost_usd = sums.get("cost") or Decimal(0)
+        if agg["stop_at"]:
+            trace.ended_at = agg["stop_at"]
+            trace.end_reason = "stop_failure" if agg["failed_stops"] else "stop"
+        elif trace.superseded:
+            trace.ended_at = agg["last"]
+            trace.end_reason = "interrupted"
+        else:
+            trace.ended_at = None
+            trace.end_reason = ""
+        if agg["failed_stops"] or agg["errors"]:
+            trace.status = Trace.Status.ERRORED
+        elif trace.ended_at:
+            trace.status = Trace.Status.COMPLETED
+        else:
+            trace.status = Trace.Status.RUNNING
+        trace.duration_ms = (
+            int((trace.ended_at - trace.started_at).total_seconds() * 1000)
+            if trace.ended_at else None
+        )
+        trace.kind = (
+            Trace.Kind.TEXT_RESPONSE
+            if agg["prompt_at"] and agg["stop_at"] and not trace.tool_count else Trace.Kind.TOOLS
+        )
+        if pk not in detailed:
+            continue
+        text = texts.get(pk, {})
+        trace.prompt = text.get("prompt", "")
+        trace.prompt_id = trace.prompt_id or text.get("prompt_id", "")
+        trace.privacy_level = text.get("privacy", trace.privacy_level)
+        trace.response_text = text.get("response", "")
+        trace.git_branch = text.get("git_branch", trace.git_branch)
+        trace.git_sha = text.get("git_sha", trace.git_sha)
+        trace.project_path = text.get("cwd", trace.project_path)
+        source, wakeup = text.get("prompt_source"), text.get("wakeup")
+        if not source and agg["prompt_at"]:
+            wakeup = _matching_wakeup(trace, agg["prompt_at"])
+            source = Trace.PromptSource.SYSTEM if wakeup else Trace.PromptSource.USER
+        trace.prompt_source = source or Trace.PromptSource.USER
+        trace.wakeup = wakeup
+    sql.update_rows(list(traces.values()), [
+        "event_count", "error_count", "tool_count", "started_at", "files_touched", *TOKEN_FIELDS,
+        "cost_usd", "ended_at", "end_reason", "status", "duration_ms", "prompt", "prompt_id",
+        "privacy_level", "response_text", "kind", "git_branch", "git_sha", "project_path",
+        "prompt_source", "wakeup",
+    ])
+
+
+def _trace_texts(traces: dict) -> dict:
+    """Prompt and its context from the prompt event; response from the latest Stop."""
+    texts: dict[int, dict] = defaultdict(dict)
+    events = (
+        Event.objects.filter(
+            trace_id__in=traces, type__in=[EventType.USER_PROMPT, EventType.STOP]
+        ).order_by("ts", "id").values_list("trace_id", "type", "prompt_id", "privacy_level",
+                                           "payload")
+    )
+    for trace_pk, event_type, prompt_id, privacy, payload in events:
+        text = texts[trace_pk]
+        if event_type == EventType.USER_PROMPT and "prompt" not in text:
+            prompt = payload.get("prompt")
+            text["prompt"] = prompt if isinstance(prompt, str) else ""
+            text["prompt_id"] = prompt_id
+            text["privacy"] = privacy
+            for key in ("git_branch", "git_sha", "cwd"):
+                value = payload.get(f"_voight_{key}", payload.get(key))
+                if isinstance(value, str) and value:
+                    text[key] = value
+            if payload.get("_voight_prompt_source") in ("user", "system"):
+                text["prompt_source"] = payload["_voight_prompt_source"]
+            if isinstance(payload.get("_voight_wakeup"), dict):
+                text["wakeup"] = payload["_voight_wakeup"]
+        elif event_type == EventType.STOP:
+            response = payload.get("last_assistant_message") or payload.get("response_text")
+            if isinstance(response, str) and response:
+                text["response"] = response
+    return texts
+
+
+def wakeup_due(payload: dict, ts):
+    """When a ScheduleWakeup call said the agent would wake, and its delay and reason."""
+    tool_input = payload.get("tool_input") if isinstance(payload.get("tool_input"), dict) else {}
+    response = payload.get("tool_response") if isinstance(payload.get("tool_response"), dict) else {}
+    delay = response.get("clampedDelaySeconds", tool_input.get("delaySeconds"))
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 < delay < 10**7:
+        return None
+    return ts + timedelta(seconds=delay), {
+        "delay_seconds": delay, "reason": str(tool_input.get("reason", ""))[:500],
+    }
+
+
+def _matching_wakeup(trace: Trace, prompt_at):
+    """SPEC 4.3: a prompt that follows a pending ScheduleWakeup of the same session, when the
+    delay matches within a tolerance, was sent by the system, not the user."""
+    previous_prompt = (
+        Trace.objects.filter(session_id=trace.session_id, started_at__lt=prompt_at)
+        .exclude(pk=trace.pk).aggregate(at=Max("started_at"))["at"]
+    )
+    wakeups = Event.objects.filter(
+        session_id=trace.session_id, tool_name=WAKEUP_TOOL,
+        type__in=[EventType.PRE_TOOL_USE, EventType.POST_TOOL_USE], ts__lt=prompt_at,
+    )
+    if previous_prompt:
+        wakeups = wakeups.filter(ts__gte=previous_prompt)
+    for ts, payload in wakeups.order_by("-ts").values_list("ts", "payload")[:4]:
+        due = wakeup_due(payload, ts)
+        if due is None:
+            continue
+        at, info = due
+        tolerance = max(30.0, info["delay_seconds"] * 0.1)
+        if abs((prompt_at - at).total_seconds()) <= tolerance:
+            return info
+    return None
+
+
+def next_trace_after(session_pk, ts) -> int | None:
+    return (
+        Trace.objects.filter(session_id=session_pk, started_at__gt=ts)
+        .order_by("started_at").values_list("id", flat=True).first()
+    )

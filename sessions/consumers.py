@@ -1,0 +1,264 @@
+"""The live websocket: one connection joins the groups of the user's teams, nothing else.
+
+The ingest pipeline broadcasts ids only (sessions.broadcast). Each connection collects them
+for FLUSH_DELAY seconds, then re-reads the user's teams (a membership removed a second ago
+stops the data at once), reads the changed rows through that scope and the page's own
+FilterSet, and sends the same partial templates the page rendered - so a burst of a hundred
+ingest batches becomes one message with one rendered row per session, and a browser is
+never sent more than MAX_ROWS rows or MAX_EVENTS events at a time.
+
+A page tells the consumer what it shows with one message after connecting:
+`{"action": "subscribe", "page": "sessions"|"session"|"traces"|"trace", "query": "<the
+page's query string>", "id": <session uuid | trace pk>, "after": <last event pk shown>}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
+from django.http import QueryDict
+from django.template.loader import render_to_string
+
+from sessions.broadcast import team_group
+from sessions.models import Session
+from sessions.selectors import sessions_for, team_ids_for
+from traces.filters import TraceFilter
+from traces.models import Event, Trace
+from voight.web import lists, presenters
+
+# Long enough to merge a busy agent's back-to-back batches, short enough to feel live.
+FLUSH_DELAY = 0.25
+MAX_PENDING = 2000
+MAX_ROWS = 50
+MAX_EVENTS = 200
+PAGES = ("sessions", "session", "traces", "trace")
+
+
+def parse_subscription(content) -> dict | None:
+    if not isinstance(content, dict) or content.get("action") != "subscribe":
+        return None
+    page = content.get("page")
+    if page not in PAGES:
+        return None
+    subscription = {"page": page, "query": QueryDict(str(content.get("query") or "")[:4000]),
+                    "id": None, "after": None}
+    raw_id = content.get("id")
+    if page == "session":
+        try:
+            subscription["id"] = str(uuid.UUID(str(raw_id)))
+        except ValueError:
+            return None
+    elif page == "trace":
+        if not isinstance(raw_id, int) or isinstance(raw_id, bool):
+            return None
+        subscription["id"] = raw_id
+    after = content.get("after")
+    if isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+        subscription["after"] = after
+    return subscription
+
+
+def _uuids(values) -> list[str]:
+    out = []
+    for value in values:
+        try:
+            out.append(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue
+    return out
+
+
+def _ints(values) -> list[int]:
+    return [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+
+
+def render_update(user, subscription: dict | None, session_ids, trace_ids,
+                  overflow: bool = False) -> tuple[list[int], dict | None]:
+    """Re-check the scope, then render what changed for this page. Runs in a thread."""
+    if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
+        return [], None
+    team_ids = team_ids_for(user)
+    session_ids = _uuids(session_ids)
+    trace_ids = _ints(trace_ids)
+    visible_sessions = {
+        str(pk) for pk in Session.objects.for_teams(team_ids).filter(pk__in=session_ids)
+        .values_list("pk", flat=True)
+    } if session_ids else set()
+    visible_traces = set(
+        Trace.objects.for_teams(team_ids).filter(pk__in=trace_ids).values_list("pk", flat=True)
+    ) if trace_ids else set()
+    if not visible_sessions and not visible_traces and not overflow:
+        return team_ids, None
+    payload: dict = {"type": "sessions.changed", "sessions": sorted(visible_sessions),
+                     "traces": sorted(visible_traces)}
+    if overflow:
+        payload["overflow"] = True
+    page = subscription["page"] if subscription else None
+    if page == "sessions" and visible_sessions:
+        payload.update(_sessions_page(subscription, team_ids, visible_sessions))
+    elif page == "session" and subscription["id"] in visible_sessions:
+        payload.update(_session_page(subscription, team_ids))
+    elif page == "traces" and visible_traces:
+        payload.update(_traces_page(subscription, team_ids, visible_traces))
+    elif page == "trace" and subscription["id"] in visible_traces:
+        payload.update(_trace_page(subscription, team_ids))
+    return team_ids, payload
+
+
+def _sessions_page(subscription, team_ids, ids) -> dict:
+    filterset = lists.session_filterset(subscription["query"], team_ids)
+    filterset.queryset = filterset.queryset.filter(pk__in=ids)
+    matching = presenters.decorate_sessions(lists.filtered(filterset)[:MAX_ROWS])
+    rows = [{"id": str(s.pk), "html": render_to_string("sessions/partials/session_row.html",
+                                                          {"s": s})} for s in matching]
+    if len(matching) < MAX_ROWS:  # the rest no longer match the page's filters
+        shown = {str(s.pk) for s in matching}
+        rows += [{"id": pk, "html": None} for pk in sorted(ids - shown)]
+    needs_you = []
+    for s in presenters.decorate_sessions(sessions_for(team_ids).filter(pk__in=ids)[:MAX_ROWS]):
+        html = render_to_string("sessions/partials/needs_you_card.html", {"s": s}) \
+            if s.awaiting else None
+        needs_you.append({"id": str(s.pk), "html": html})
+    return {"rows": rows, "needs_you": needs_you}
+
+
+def _session_page(subscription, team_ids) -> dict:
+    from sessions.views import session_header_context
+
+    session = (
+        sessions_for(team_ids).select_related("agent", "parent")
+        .filter(pk=subscription["id"]).first()
+    )
+    if session is None:
+        return {}
+    context = session_header_context(session)
+    out = {
+        "header": render_to_string("sessions/partials/session_header.html", context),
+        "summary": render_to_string("sessions/partials/session_summary.html", context),
+    }
+    after = subscription["after"]
+    if after is not None:
+        events = list(Event.objects.filter(session=session, pk__gt=after).order_by("pk")
+                      [:MAX_EVENTS + 1])
+        if len(events) > MAX_EVENTS:
+            events, out["overflow"] = events[:MAX_EVENTS], True
+        if events:
+            labels = dict(Trace.objects.filter(pk__in={e.trace_id for e in events if e.trace_id})
+                          .values_list("pk", "trace_id"))
+            out["events"] = [
+                {"id": e.pk, "html": render_to_string("sessions/partials/event_row.html",
+                                                      {"e": e})}
+                for e in presenters.decorate_events(events, labels)
+            ]
+            subscription["after"] = events[-1].pk
+        out["after"] = subscription["after"]
+    return out
+
+
+def _traces_page(subscription, team_ids, ids) -> dict:
+    filterset = TraceFilter(lists.filter_data(subscription["query"]),
+                            queryset=lists.traces_for(team_ids).filter(pk__in=ids))
+    cards = presenters.decorate_traces(lists.filtered(filterset)[:MAX_ROWS])
+    return {"cards": [
+        {"id": t.pk, "html": render_to_string("traces/partials/trace_card.html", {"t": t})}
+        for t in cards
+    ]}
+
+
+def _trace_page(subscription, team_ids) -> dict:
+    from traces.views import trace_header_context
+
+    trace = (
+        lists.traces_for(team_ids).select_related("session")
+        .filter(pk=subscription["id"]).first()
+    )
+    if trace is None:
+        return {}
+    out = {"header": render_to_string("traces/partials/trace_header.html",
+                                      trace_header_context(trace))}
+    after = subscription["after"] or 0
+    new = list(Event.objects.filter(trace=trace, pk__gt=after).order_by("pk")[:MAX_EVENTS + 1])
+    if len(new) > MAX_EVENTS:
+        new, out["overflow"] = new[:MAX_EVENTS], True
+    if new:
+        # A PostToolUse re-renders its whole tool call, so read the call's other events too.
+        keys = {e.tool_use_id for e in new if e.tool_use_id and e.type in presenters.TOOL_TYPES}
+        related = list(Event.objects.filter(trace=trace, tool_use_id__in=keys)
+                       .exclude(pk__in=[e.pk for e in new])) if keys else []
+        events = sorted(new + related, key=lambda e: (e.ts, e.pk))
+        items = presenters.trace_items(presenters.decorate_events(events))
+        out["items"] = [
+            {"id": item["dom_id"], "html": render_to_string("traces/partials/trace_item.html",
+                                                            {"item": item})}
+            for item in items
+        ]
+        subscription["after"] = max(e.pk for e in new)
+    out["after"] = subscription["after"]
+    return out
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.subscription = None
+        self.pending_sessions: set = set()
+        self.pending_traces: set = set()
+        self.overflow = False
+        self.flush_task = None
+        self.team_ids = await database_sync_to_async(team_ids_for)(user)
+        for team_id in self.team_ids:
+            await self.channel_layer.group_add(team_group(team_id), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        task = getattr(self, "flush_task", None)
+        if task is not None:
+            task.cancel()
+        for team_id in getattr(self, "team_ids", []):
+            await self.channel_layer.group_discard(team_group(team_id), self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        subscription = parse_subscription(content)
+        if subscription is not None:
+            self.subscription = subscription
+
+    async def sessions_changed(self, message):
+        sessions = message.get("sessions") or []
+        traces = message.get("traces") or []
+        if len(self.pending_sessions) + len(self.pending_traces) + len(sessions) + len(traces) \
+                > MAX_PENDING:
+            self.overflow = True
+        else:
+            self.pending_sessions.update(sessions)
+            self.pending_traces.update(traces)
+        if self.flush_task is None:
+            self.flush_task = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self):
+        try:
+            while True:
+                await asyncio.sleep(FLUSH_DELAY)
+                sessions, traces, overflow = self.pending_sessions, self.pending_traces, \
+                    self.overflow
+                self.pending_sessions, self.pending_traces, self.overflow = set(), set(), False
+                team_ids, payload = await database_sync_to_async(render_update)(
+                    self.user, self.subscription, sessions, traces, overflow
+                )
+                for team_id in set(self.team_ids) - set(team_ids):
+                    await self.channel_layer.group_discard(team_group(team_id), self.channel_name)
+                self.team_ids = [t for t in self.team_ids if t in set(team_ids)]
+                if payload:
+                    await self.send_json(payload)
+                # Changes that arrived while rendering wait for the next window.
+                if not (self.pending_sessions or self.pending_traces or self.overflow):
+                    break
+        finally:
+            self.flush_task = None

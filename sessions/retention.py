@@ -1,0 +1,65 @@
+"""Retention: delete a team's data older than `Team.retention_days`, in bounded batches.
+
+Each batch is its own short transaction deleting at most BATCH rows chosen by primary key, so
+ingest never waits behind one long delete. With `retention_keep_sessions` the sessions stay
+with their rollups (counts, tokens, cost) while their events, traces and facts go.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+from sessions.models import Decision, Session, Signal
+from traces.models import Acknowledgement, Event, ToolCall, Trace, Usage
+from voight.models import Team
+
+BATCH = 5000
+
+
+def _delete_in_batches(queryset: QuerySet, batch: int = BATCH) -> int:
+    deleted = 0
+    model: type[Model] = queryset.model
+    while True:
+        ids = list(queryset.values_list("pk", flat=True)[:batch])
+        if not ids:
+            return deleted
+        with transaction.atomic():
+            count, _ = model.objects.filter(pk__in=ids).delete()
+        deleted += len(ids) if count else 0
+
+
+def team_prune(team: Team, now: datetime | None = None, batch: int = BATCH) -> dict:
+    """Delete this team's data older than its retention window; returns counts per kind."""
+    if not team.retention_days:
+        return {}
+    cutoff = (now or timezone.now()) - timedelta(days=team.retention_days)
+    counts = {
+        "events": _delete_in_batches(Event.objects.filter(team=team, ts__lt=cutoff), batch),
+        "usage": _delete_in_batches(Usage.objects.filter(team=team, ts__lt=cutoff), batch),
+        "tool_calls": _delete_in_batches(
+            ToolCall.objects.filter(session__team=team, started_at__lt=cutoff), batch),
+        "traces": _delete_in_batches(
+            Trace.objects.filter(team=team, started_at__lt=cutoff), batch),
+        "signals": _delete_in_batches(Signal.objects.filter(team=team, fired_at__lt=cutoff), batch),
+        "decisions": _delete_in_batches(
+            Decision.objects.filter(team=team, created_at__lt=cutoff), batch),
+        "acknowledgements": _delete_in_batches(
+            Acknowledgement.objects.filter(team=team, created_at__lt=cutoff), batch),
+    }
+    if not team.retention_keep_sessions:
+        old_sessions = Session.objects.filter(team=team, last_event_at__lt=cutoff)
+        # Children point at parents with SET_NULL; deleting parents first is fine.
+        counts["sessions"] = _delete_in_batches(old_sessions, batch)
+    return counts
+
+
+def retention_prune(now: datetime | None = None) -> dict:
+    """Prune every team that has a retention window."""
+    return {
+        team.slug: team_prune(team, now)
+        for team in Team.objects.filter(retention_days__isnull=False)
+    }

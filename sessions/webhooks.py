@@ -1,0 +1,95 @@
+"""Alert webhooks: POST a fired signal as JSON to the rule's URL (SPEC 6).
+
+The Celery task `deliver_webhook` (sessions/tasks.py) calls `signal_webhook_deliver` with the
+signal's id; a failed attempt raises `WebhookError` so Celery retries it with backoff, and the
+last attempt, delivered or not, is kept as a decision trace.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+
+from sessions.alerts import rule_words
+from sessions.models import Decision, Signal
+
+USER_AGENT = "Voight-Webhook/1"
+
+
+class WebhookError(Exception):
+    """One delivery attempt failed (network error, timeout or a non-2xx answer)."""
+
+
+def signal_payload(signal: Signal) -> dict[str, Any]:
+    rule, session, agent = signal.rule, signal.session, signal.agent
+    return {
+        "type": "signal.fired",
+        "signal": {
+            "id": signal.pk, "message": signal.message, "fired_at": signal.fired_at,
+            "value": signal.value,
+        },
+        "rule": {
+            "id": rule.pk, "name": rule_words(rule), "kind": rule.kind, "threshold": rule.threshold,
+            "window_minutes": rule.window_minutes, "action": rule.action,
+        },
+        "session": {
+            "id": str(session.pk), "session_id": session.external_id, "status": session.status,
+            "status_reason": session.status_reason, "started_at": session.started_at,
+            "cost_usd": session.cost_usd, "error_count": session.error_count,
+        },
+        "agent": {"id": agent.slug, "paused": agent.is_paused},
+        "team": signal.team.slug,
+    }
+
+
+def _post(url: str, body: bytes) -> int:
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": USER_AGENT,
+    })
+    try:
+        with urllib.request.urlopen(request, timeout=settings.VOIGHT_WEBHOOK_TIMEOUT) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        raise WebhookError(f"HTTP {exc.code}") from exc
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        raise WebhookError(str(getattr(exc, "reason", exc))[:200]) from exc
+
+
+def signal_webhook_deliver(signal_id: int, *, attempt: int = 1, last_attempt: bool = True) -> str:
+    """Deliver one signal. Raises `WebhookError` on a failed attempt that will be retried;
+    records the outcome of the final attempt as a decision."""
+    signal = (
+        Signal.objects.select_related("rule", "session", "agent", "team")
+        .filter(pk=signal_id).first()
+    )
+    if signal is None or not signal.rule.webhook_url:
+        return "nothing to deliver"
+    url = signal.rule.webhook_url
+    host = urlsplit(url).netloc
+    body = json.dumps(signal_payload(signal), cls=DjangoJSONEncoder).encode()
+    inputs = {"url_host": host, "attempt": attempt, "signal": signal.pk}
+    try:
+        status = _post(url, body)
+    except WebhookError as exc:
+        if not last_attempt:
+            raise
+        outcome = f"webhook to {host} failed after {attempt} attempt(s): {exc}"
+        _record(signal, outcome, {**inputs, "error": str(exc)})
+        return outcome
+    outcome = f"webhook delivered to {host}: HTTP {status} (attempt {attempt})"
+    _record(signal, outcome, {**inputs, "http_status": status})
+    return outcome
+
+
+def _record(signal: Signal, outcome: str, inputs: dict) -> None:
+    Decision.objects.create(
+        team_id=signal.team_id, agent_id=signal.agent_id, session_id=signal.session_id,
+        rule_id=signal.rule_id, signal=signal, kind=Decision.Kind.WEBHOOK, outcome=outcome[:500],
+        inputs=inputs,
+    )

@@ -1,0 +1,169 @@
+"""Hostile input on the write endpoints: zero 5xx, text stored byte-exact, nothing partial.
+
+Table-driven classics plus hypothesis fuzzing of bodies and headers.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from traces.models import Event, Trace
+
+ENDPOINTS = ["/v1/ingest", "/v1/hooks/claude-code", "/v1/hooks/cursor", "/v1/sessions"]
+
+HOSTILE_STRINGS = [
+    "'; DROP TABLE traces_event; --",
+    "\" OR 1=1 --",
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "javascript:alert(1)",
+    "{{ settings.SECRET_KEY }}",
+    "{% debug %}",
+    "${jndi:ldap://x}",
+    "../../../../etc/passwd",
+    "..\\..\\windows\\system32",
+    "header\r\nSet-Cookie: pwned=1",
+    "\u202etxt.exe",
+    "💥" * 10,
+    "=HYPERLINK(\"http://evil\")",
+]
+
+RAW_BODIES = [
+    b"{", b"[", b"]", b"null", b"true", b"1e400", b"-0", b'"string"', b"{}", b"[]",
+    b'{"a":' * 70 + b"1" + b"}" * 70,
+    b"[" * 10_000 + b"]" * 10_000,
+    b"\x00" * 100,
+    b'{"session_id": "\x00", "hook_event_name": "Stop"}',
+    b'{"session_id": "a\\u0000b", "hook_event_name": "Stop\\u0000"}',
+    b'{"session_id": "\\ud800", "hook_event_name": "\\udfff"}',
+    b"\xff\xfe\xfd",
+    b'{"session_id": 18446744073709551617, "hook_event_name": "Stop"}',
+    b'{"session_id": "s", "hook_event_name": "Stop", "duration_ms": 1e400}',
+    b'[{"id": "x", "type": "usage", "session_id": "s", "input_tokens": 18446744073709551617}]',
+    b'{"session_id": "s", "hook_event_name": "Stop", "x": 1, "x": 2}',
+    json.dumps({f"k{i}": i for i in range(100_000)}).encode(),
+]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("raw", RAW_BODIES, ids=range(len(RAW_BODIES)))
+def test_malformed_bodies_never_500(api, endpoint, raw):
+    response = api.post(endpoint, None, raw=raw)
+    assert response.status_code < 500, response.content
+    if response.status_code >= 400:
+        assert response.json()["error"]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+def test_ten_mib_body_is_413(api, endpoint):
+    response = api.post(endpoint, None, raw=b'{"pad": "' + b"x" * (10 * 1024 * 1024) + b'"}')
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("text", HOSTILE_STRINGS)
+def test_hostile_text_is_stored_byte_exact(api, text):
+    response = api.post("/v1/hooks/claude-code", {
+        "session_id": f"s-{text}", "hook_event_name": "UserPromptSubmit", "prompt": text,
+        "prompt_id": "p", "cwd": text,
+    })
+    assert response.status_code == 200
+    event = Event.objects.get()
+    assert event.payload["prompt"] == text
+    assert event.session.external_id == f"s-{text}"[:200]
+    assert Trace.objects.get().prompt == text
+
+
+def test_duplicate_ids_with_different_bodies_keep_the_first(api):
+    first = {"id": "same", "type": "user_prompt", "session_id": "d", "prompt": "first"}
+    second = {**first, "prompt": "second", "type": "tool_failure"}
+    api.post("/v1/ingest", [first])
+    response = api.post("/v1/ingest", [second])
+    assert response.json()["results"][0]["status"] == "duplicate"
+    event = Event.objects.get()
+    assert event.payload["prompt"] == "first"
+    assert event.session.error_count == 0
+
+
+@pytest.mark.parametrize("header,value", [
+    ("HTTP_AUTHORIZATION", "Bearer " + "x" * 10_000),
+    ("HTTP_AUTHORIZATION", "Basic Zm9vOmJhcg=="),
+    ("HTTP_AUTHORIZATION", "Bearer"),
+    ("HTTP_IDEMPOTENCY_KEY", "k" * 10_000),
+    ("CONTENT_TYPE", "application/json; charset=utf-32"),
+])
+def test_hostile_headers_never_500(api, header, value):
+    body = json.dumps({"session_id": "h", "hook_event_name": "Stop"})
+    response = api.client.generic(
+        "POST", "/v1/hooks/claude-code", body,
+        **{**api.headers(), header: value} if header != "CONTENT_TYPE" else api.headers(),
+        **({"content_type": value} if header == "CONTENT_TYPE" else {}),
+    )
+    assert response.status_code < 500
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8),
+                                                                        children, max_size=4),
+    max_leaves=20,
+)
+event_like = st.fixed_dictionaries(
+    {}, optional={
+        "id": st.text(max_size=140) | st.integers(),
+        "type": st.sampled_from(["log", "user_prompt", "pre_tool_use", "usage", "stop", "x"])
+        | st.text(max_size=10) | json_values,
+        "session_id": st.text(max_size=210) | st.integers() | json_values,
+        "timestamp": st.text(max_size=30) | st.integers() | st.floats(allow_nan=False),
+        "input_tokens": json_values, "output_tokens": st.integers(), "cost_usd": json_values,
+        "trace_id": json_values, "tool_use_id": json_values, "metadata": json_values,
+        "payload": json_values, "source": st.sampled_from(["claude_code", "cursor"]) | json_values,
+        "outcome": json_values, "duration_ms": json_values,
+    },
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batch=st.lists(event_like, max_size=5) | json_values)
+def test_fuzzed_ingest_batches_never_500(django_db_blocker, batch):
+    from django.db import transaction
+
+    from tests import factories
+    from tests.conftest import ApiClient
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        team = factories.TeamFactory()
+        _, secret = factories.api_key(team, ["ingest"])
+        response = ApiClient(secret).post("/v1/ingest", batch)
+        assert response.status_code < 500, response.content
+        if response.status_code == 207:
+            results = response.json()["results"]
+            created = sum(r["status"] == "created" for r in results)
+            assert Event.objects.filter(team=team).count() <= created
+        transaction.set_rollback(True)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payload=st.dictionaries(
+    st.sampled_from(["session_id", "hook_event_name", "tool_name", "tool_use_id", "prompt_id",
+                     "tool_input", "tool_response", "prompt", "cwd", "duration_ms", "source",
+                     "reason", "notification_type", "agent_id", "model"]),
+    json_values, max_size=10,
+))
+def test_fuzzed_hook_payloads_never_500(django_db_blocker, payload):
+    from django.db import transaction
+
+    from tests import factories
+    from tests.conftest import ApiClient
+
+    with django_db_blocker.unblock(), transaction.atomic():
+        team = factories.TeamFactory()
+        _, secret = factories.api_key(team, ["ingest"])
+        for endpoint in ("/v1/hooks/claude-code", "/v1/hooks/cursor"):
+            response = ApiClient(secret).post(endpoint, payload)
+            assert response.status_code < 500, response.content
+        transaction.set_rollback(True)

@@ -1,0 +1,223 @@
+"""Traces (one agent answer to one prompt), events, and the facts rolled up from them.
+
+`ToolCall` and `Usage` are merge tables: one row per tool_use_id and per model request, so a
+tool call seen as Pre + Post, or a request reported by both OpenTelemetry and the transcript,
+counts once whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from sessions.models import Agent, Session, TeamScopedQuerySet
+from voight.models import Team
+
+
+class Trace(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        ERRORED = "errored"
+
+    class Kind(models.TextChoices):
+        TOOLS = "tools"
+        TEXT_RESPONSE = "text_response"
+
+    class PromptSource(models.TextChoices):
+        USER = "user"
+        SYSTEM = "system"
+
+    # Trace ids come from clients, so they are unique per team, never globally trusted.
+    trace_id = models.CharField(max_length=128)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="traces")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="traces")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="traces")
+    prompt = models.TextField(blank=True)
+    prompt_id = models.CharField(max_length=128, blank=True)
+    prompt_source = models.CharField(
+        max_length=10, choices=PromptSource.choices, default=PromptSource.USER
+    )
+    wakeup = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # stop | stop_failure | interrupted (the next prompt came without a Stop)
+    end_reason = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    kind = models.CharField(max_length=15, choices=Kind.choices, default=Kind.TOOLS)
+    response_text = models.TextField(blank=True)
+    event_count = models.PositiveIntegerField(default=0)
+    tool_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    files_touched = models.JSONField(default=list, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    git_branch = models.CharField(max_length=255, blank=True)
+    git_sha = models.CharField(max_length=64, blank=True)
+    project_path = models.TextField(blank=True)
+    privacy_level = models.CharField(max_length=10, blank=True)
+
+    objects = TeamScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "trace_id"], name="trace_team_trace_id"),
+        ]
+        indexes = [
+            models.Index(fields=["session", "started_at"], name="trace_session_started"),
+            models.Index(fields=["team", "-started_at"], name="trace_team_started"),
+            models.Index(fields=["session", "prompt_id"], name="trace_session_prompt"),
+        ]
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return self.trace_id
+
+
+class Event(models.Model):
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        FAILED = "failed"
+
+    class Privacy(models.TextChoices):
+        MINIMAL = "minimal"
+        STANDARD = "standard"
+        FULL = "full"
+
+    uid = models.UUIDField(unique=True, default=uuid.uuid4)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="events")
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="events")
+    trace = models.ForeignKey(
+        Trace, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    # True when the trace was inferred from `ts` (no trace id or prompt id on the event): a
+    # prompt arriving late may move such events into its own trace.
+    trace_inferred = models.BooleanField(default=False)
+    type = models.CharField(max_length=30)
+    hook_event_name = models.CharField(max_length=100, blank=True)
+    tool_name = models.CharField(max_length=200, blank=True)
+    tool_use_id = models.CharField(max_length=128, blank=True)
+    prompt_id = models.CharField(max_length=128, blank=True)
+    file_path = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    ts = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    privacy_level = models.CharField(max_length=10, choices=Privacy.choices, default="standard")
+    model = models.CharField(max_length=100, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(max_length=12, blank=True)
+    payload = models.JSONField(default=dict)
+
+    objects = TeamScopedQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["session", "ts"], name="event_session_ts"),
+            models.Index(fields=["trace", "ts"], name="event_trace_ts"),
+            models.Index(fields=["team", "-ts"], name="event_team_ts"),
+            models.Index(
+                fields=["session", "ts"], name="event_failed_unack",
+                condition=models.Q(outcome="failed", acknowledged_at__isnull=True),
+            ),
+        ]
+        ordering = ["ts", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.tool_name}".strip()
+
+
+class ToolCall(models.Model):
+    """One tool call, merged from its PreToolUse / PostToolUse / PostToolUseFailure events."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="tool_calls")
+    # tool_use_id, or `event:<uid>` for a PreToolUse that carries none.
+    key = models.CharField(max_length=160)
+    tool_name = models.CharField(max_length=200, blank=True)
+    file_path = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "key"], name="toolcall_session_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} {self.key}"
+
+
+class Usage(models.Model):
+    """Tokens and cost of one model request, whoever reported it (transcript, OTel, SDK)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    # The model request id (`req_…`), or `event:<uid>` for usage without one.
+    request_id = models.CharField(max_length=160)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="usages")
+    event = models.ForeignKey(Event, null=True, on_delete=models.SET_NULL, related_name="+")
+    ts = models.DateTimeField()
+    model = models.CharField(max_length=100, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    # Where the cost comes from: "reported" (the agent's own figure) or "computed" (price table).
+    cost_source = models.CharField(max_length=10, blank=True)
+    # Which channels reported this request: hook / otel / sdk.
+    sources = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "request_id"], name="usage_team_request"),
+        ]
+        indexes = [models.Index(fields=["session", "ts"], name="usage_session_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.model}"
+
+
+class Acknowledgement(models.Model):
+    """Who acknowledged which failed events, when: the history behind `acknowledged_at`."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey(
+        Session, null=True, blank=True, on_delete=models.CASCADE, related_name="acknowledgements"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    scope = models.CharField(max_length=200)
+    event_count = models.PositiveIntegerField()
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = TeamScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.scope} by {self.user} ({self.event_count})"

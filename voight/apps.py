@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class VoightConfig(AppConfig):
+    name = "voight"
+    verbose_name = "Voight"
+
+    def ready(self):
+        # Make the configured Celery app current here rather than in voight/__init__.py,
+        # which stays import-free so the hook client starts fast.
+        from voight import celery  # noqa: F401

@@ -1,0 +1,239 @@
+"""Voight settings, read from the environment.
+
+With no variables set you get the embedded default: SQLite in WAL mode under `var/`, the
+in-process channel layer, Celery tasks run inline, and the periodic work run by an in-process
+scheduler. `DATABASE_URL` and `REDIS_URL` switch to PostgreSQL, channels_redis, a Redis cache
+and Celery on Redis (production).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from voight.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("VOIGHT_HOME", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY") or "embedded-insecure-key-set-SECRET_KEY-in-production"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+DATABASE_URL = env_str("DATABASE_URL")
+REDIS_URL = env_str("REDIS_URL")
+EMBEDDED = not DATABASE_URL
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "voight",
+    "sessions.apps.SessionsConfig",
+    "traces",
+    "ingest",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "voight.middleware.DatabaseUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "voight.urls"
+WSGI_APPLICATION = "voight.wsgi.application"
+ASGI_APPLICATION = "voight.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if DATABASE_URL:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    }
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "voight.sqlite3",
+            "OPTIONS": {
+                # WAL lets the pages read while ingest writes; IMMEDIATE takes the write lock
+                # at BEGIN so two writers queue instead of failing to upgrade a read lock.
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;"
+                ),
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": 500}],
+                "capacity": 1000,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/dashboard/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+
+# Ingest limits (SPEC 4.3).
+VOIGHT_MAX_BODY_BYTES = env_int("VOIGHT_MAX_BODY_BYTES", 5 * 1024 * 1024)
+VOIGHT_MAX_BATCH = env_int("VOIGHT_MAX_BATCH", 1000)
+VOIGHT_MAX_EVENT_BYTES = env_int("VOIGHT_MAX_EVENT_BYTES", 1024 * 1024)
+VOIGHT_MAX_FIELD_CHARS = env_int("VOIGHT_MAX_FIELD_CHARS", 64 * 1024)
+VOIGHT_MAX_JSON_DEPTH = 64
+# Django refuses bodies over this before our own 413 can answer; keep it above ours.
+DATA_UPLOAD_MAX_MEMORY_SIZE = VOIGHT_MAX_BODY_BYTES + 1024 * 1024
+
+# Per-key rate limits (SPEC 11), requests per minute; a team's own setting wins, 0 = no limit.
+VOIGHT_INGEST_RATE_PER_MINUTE = env_int("VOIGHT_INGEST_RATE_PER_MINUTE", 6000)
+VOIGHT_READ_RATE_PER_MINUTE = env_int("VOIGHT_READ_RATE_PER_MINUTE", 600)
+
+# Status windows (SPEC 5), in seconds.
+VOIGHT_IDLE_AFTER = env_int("VOIGHT_IDLE_AFTER", 5 * 60)
+VOIGHT_DONE_AFTER = env_int("VOIGHT_DONE_AFTER", 30 * 60)
+VOIGHT_STALE_AFTER = env_int("VOIGHT_STALE_AFTER", 5 * 60)
+VOIGHT_AUTOCLOSE_AFTER = env_int("VOIGHT_AUTOCLOSE_AFTER", 24 * 3600)
+VOIGHT_STATUS_INTERVAL = env_int("VOIGHT_STATUS_INTERVAL", 30)
+VOIGHT_ALERT_INTERVAL = env_int("VOIGHT_ALERT_INTERVAL", 60)
+
+# Celery. In the embedded default tasks run inline and the in-process scheduler plays beat.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+# One queue name per deployment; tests that start a real worker use their own.
+CELERY_TASK_DEFAULT_QUEUE = env_str("VOIGHT_CELERY_QUEUE", "celery")
+# Alert webhooks: eager (embedded) delivery runs inside the request that fired the rule, so
+# it gets a short timeout and few immediate retries; a worker retries with backoff.
+VOIGHT_WEBHOOK_TIMEOUT = env_int("VOIGHT_WEBHOOK_TIMEOUT", 5 if REDIS_URL else 2)
+VOIGHT_WEBHOOK_RETRIES = env_int("VOIGHT_WEBHOOK_RETRIES", 5 if REDIS_URL else 1)
+CELERY_BEAT_SCHEDULE = {
+    # Each entry expires before its next run so a backlog never piles up duplicate work.
+    "recompute-statuses": {
+        "task": "sessions.tasks.recompute_statuses",
+        "schedule": float(VOIGHT_STATUS_INTERVAL),
+        "options": {"expires": VOIGHT_STATUS_INTERVAL * 0.9},
+    },
+    "evaluate-alert-windows": {
+        "task": "sessions.tasks.evaluate_alert_windows",
+        "schedule": float(VOIGHT_ALERT_INTERVAL),
+        "options": {"expires": VOIGHT_ALERT_INTERVAL * 0.9},
+    },
+    "prune-retention": {
+        "task": "sessions.tasks.prune_retention",
+        "schedule": 24 * 3600.0,
+        "options": {"expires": 3600},
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "voight.auth.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "voight.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Voight API",
+    "DESCRIPTION": "Ingest and read API of Voight, observability for AI coding agents.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page works offline: Swagger UI and Redoc come from drf-spectacular-sidecar.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "sessions.models.Session.Status",
+        "TraceStatusEnum": "traces.models.Trace.Status",
+        "TraceKindEnum": "traces.models.Trace.Kind",
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+}
+
+if not DEBUG and not EMBEDDED:
+    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
