@@ -1,0 +1,15 @@
+"""`/v1/me/...` routes (mounted by `voight/urls.py`), no trailing slashes like ingest."""
+
+from rest_framework.routers import SimpleRouter
+
+from voight.api import views
+
+router = SimpleRouter(trailing_slash=False)
+router.register("sessions", views.SessionViewSet, basename="me-session")
+router.register("traces", views.TraceViewSet, basename="me-trace")
+router.register("events", views.EventViewSet, basename="me-event")
+router.register("agents", views.AgentViewSet, basename="me-agent")
+router.register("signals", views.SignalViewSet, basename="me-signal")
+router.register("experiments", views.ExperimentViewSet, basename="me-experiment")
+
+urlpatterns = router.urls
