@@ -1,0 +1,239 @@
+"""The live consumer: authenticated, origin-checked, team-isolated, coalescing, and sending
+the same partials the pages render."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser
+from django.db import connections
+from django.test import Client
+
+from sessions import consumers
+from sessions.broadcast import team_group
+from sessions.consumers import LiveConsumer
+from sessions.models import Session
+from tests import factories
+from tests.web.conftest import body, event, make_session, post_events
+from traces.models import Event, Trace
+from voight.models import Membership
+
+pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections():
+    """The DB work of these tests and of the consumer runs in asgiref's one sync thread, whose
+    connection outlives the test (CONN_MAX_AGE): close it so the test database can be
+    dropped at the end of the run."""
+    yield
+    await database_sync_to_async(connections.close_all)()
+
+
+async def connected(user) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    communicator.scope["user"] = user
+    ok, _ = await communicator.connect()
+    assert ok
+    return communicator
+
+
+async def subscribe(communicator, **content):
+    await communicator.send_json_to({"action": "subscribe", **content})
+    await communicator.receive_nothing(0.05)  # let the consumer take it
+
+
+async def group_send(team_id, sessions=(), traces=()):
+    await get_channel_layer().group_send(team_group(team_id), {
+        "type": "sessions.changed", "sessions": [str(s) for s in sessions],
+        "traces": list(traces),
+    })
+
+
+def row_html(page: str, pk) -> str:
+    start = page.index(f'<tr id="session-{pk}"')
+    return page[start:page.index("</tr>", start) + len("</tr>")]
+
+
+async def test_anonymous_connections_are_refused():
+    communicator = WebsocketCommunicator(LiveConsumer.as_asgi(), "/ws/live/")
+    communicator.scope["user"] = AnonymousUser()
+    ok, code = await communicator.connect()
+    assert not ok and code == 4401
+
+
+async def test_the_asgi_app_authenticates_by_session_cookie_and_checks_origin(member):
+    from voight.asgi import application
+
+    client = Client()
+    await database_sync_to_async(client.force_login)(member)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def attempt(headers):
+        communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
+        ok, _ = await communicator.connect()
+        await communicator.disconnect()
+        return ok
+
+    assert await attempt([(b"origin", b"http://localhost"), (b"cookie", cookie)])
+    assert not await attempt([(b"origin", b"http://localhost")])
+    assert not await attempt([(b"origin", b"http://evil.example"), (b"cookie", cookie)])
+
+
+async def test_a_connection_only_hears_its_own_teams(member, team, other_team):
+    mine = await database_sync_to_async(lambda: make_session(factories.AgentFactory(team=team)))()
+    theirs = await database_sync_to_async(
+        lambda: make_session(factories.AgentFactory(team=other_team)))()
+    communicator = await connected(member)
+    await group_send(other_team.pk, [theirs.pk])
+    assert await communicator.receive_nothing(0.5)
+    # Even an id of another team slipped into our group is dropped by the scope re-check.
+    await group_send(team.pk, [theirs.pk])
+    assert await communicator.receive_nothing(0.5)
+    await group_send(team.pk, [mine.pk])
+    message = await communicator.receive_json_from(timeout=2)
+    assert message["sessions"] == [str(mine.pk)]
+    await communicator.disconnect()
+
+
+async def test_removing_a_membership_stops_the_data_at_once(member, team):
+    session = await database_sync_to_async(
+        lambda: make_session(factories.AgentFactory(team=team)))()
+    communicator = await connected(member)
+    await database_sync_to_async(Membership.objects.filter(user=member).delete)()
+    await group_send(team.pk, [session.pk])
+    assert await communicator.receive_nothing(0.6)
+    await communicator.disconnect()
+
+
+async def test_a_burst_is_coalesced_into_one_message(member, team):
+    agent = await database_sync_to_async(factories.AgentFactory)(team=team)
+    sessions = [await database_sync_to_async(make_session)(agent) for _ in range(5)]
+    communicator = await connected(member)
+    await subscribe(communicator, page="sessions", query="")
+    for _ in range(40):
+        for s in sessions:
+            await group_send(team.pk, [s.pk])
+    message = await communicator.receive_json_from(timeout=2)
+    assert sorted(message["sessions"]) == sorted(str(s.pk) for s in sessions)
+    assert len(message["rows"]) == 5
+    assert await communicator.receive_nothing(0.6)
+    await communicator.disconnect()
+
+
+async def test_new_session_arrives_as_the_pages_own_row(member, member_client, api):
+    communicator = await connected(member)
+    await subscribe(communicator, page="sessions", query="since=24h")
+    await database_sync_to_async(post_events)(api, [
+        event("live-1", "session_start"), event("live-1", "user_prompt", prompt="go"),
+    ])
+    message = await communicator.receive_json_from(timeout=3)
+    session = await database_sync_to_async(Session.objects.get)(external_id="live-1")
+    assert message["type"] == "sessions.changed"
+    assert message["sessions"] == [str(session.pk)]
+    (row,) = message["rows"]
+    page = await database_sync_to_async(lambda: body(member_client.get("/dashboard/sessions")))()
+    assert row["id"] == str(session.pk)
+    assert row["html"].strip() == row_html(page, session.pk)
+    await communicator.disconnect()
+
+
+async def test_rows_that_leave_the_filter_are_removed(member, team):
+    agent = await database_sync_to_async(factories.AgentFactory)(team=team, slug="other")
+    session = await database_sync_to_async(make_session)(agent)
+    communicator = await connected(member)
+    await subscribe(communicator, page="sessions", query="agent=someone-else")
+    await group_send(team.pk, [session.pk])
+    message = await communicator.receive_json_from(timeout=2)
+    assert message["rows"] == [{"id": str(session.pk), "html": None}]
+    await communicator.disconnect()
+
+
+async def test_needs_you_lane_updates(member, team):
+    agent = await database_sync_to_async(factories.AgentFactory)(team=team)
+    session = await database_sync_to_async(make_session)(agent, awaiting=True,
+                                                         awaiting_reason="permission: Bash")
+    communicator = await connected(member)
+    await subscribe(communicator, page="sessions", query="")
+    await group_send(team.pk, [session.pk])
+    message = await communicator.receive_json_from(timeout=2)
+    (card,) = message["needs_you"]
+    assert f'id="needs-{session.pk}"' in card["html"] and "permission: Bash" in card["html"]
+    await communicator.disconnect()
+
+
+async def test_session_detail_gets_its_header_and_new_events(member, api):
+    await database_sync_to_async(post_events)(api, [event("d-1", "session_start")])
+    session = await database_sync_to_async(Session.objects.get)(external_id="d-1")
+    last = await database_sync_to_async(
+        lambda: Event.objects.filter(session=session).order_by("-pk").first().pk)()
+    communicator = await connected(member)
+    await subscribe(communicator, page="session", id=str(session.pk), after=last)
+    await database_sync_to_async(post_events)(api, [
+        event("d-1", "pre_tool_use", tool_name="Bash", tool_use_id="toolu_9",
+              payload={"tool_input": {"command": "pytest -q"}}),
+    ])
+    message = await communicator.receive_json_from(timeout=3)
+    assert 'id="session-header"' in message["header"]
+    assert 'id="session-summary"' in message["summary"]
+    (new,) = message["events"]
+    assert "Bash · pytest -q" in new["html"]
+    assert message["after"] == new["id"] > last
+    await communicator.disconnect()
+
+
+async def test_traces_page_gets_masked_cards(member, api):
+    communicator = await connected(member)
+    await subscribe(communicator, page="traces", query="")
+    await database_sync_to_async(post_events)(api, [
+        event("t-1", "user_prompt", prompt="<b>secret</b> plan", trace_id="t_live_00000001"),
+    ])
+    message = await communicator.receive_json_from(timeout=3)
+    (card,) = message["cards"]
+    assert 'class="trace-card mask-scope"' in card["html"]
+    assert "&lt;b&gt;secret&lt;/b&gt; plan" in card["html"] and "<b>" not in card["html"]
+    await communicator.disconnect()
+
+
+async def test_trace_detail_merges_a_tool_call_as_it_completes(member, api):
+    await database_sync_to_async(post_events)(api, [
+        event("tr-1", "user_prompt", prompt="run tests", trace_id="t_tr_00000001"),
+        event("tr-1", "pre_tool_use", tool_name="Bash", tool_use_id="toolu_1",
+              trace_id="t_tr_00000001", payload={"tool_input": {"command": "pytest"}}),
+    ])
+    trace = await database_sync_to_async(Trace.objects.get)(trace_id="t_tr_00000001")
+    last = await database_sync_to_async(
+        lambda: Event.objects.filter(trace=trace).order_by("-pk").first().pk)()
+    communicator = await connected(member)
+    await subscribe(communicator, page="trace", id=trace.pk, after=last)
+    await database_sync_to_async(post_events)(api, [
+        event("tr-1", "post_tool_use", tool_name="Bash", tool_use_id="toolu_1",
+              trace_id="t_tr_00000001", duration_ms=1200),
+    ])
+    message = await communicator.receive_json_from(timeout=3)
+    assert 'id="trace-header"' in message["header"]
+    (item,) = message["items"]
+    assert item["id"] == "call-toolu_1"
+    assert "badge outcome-ok" in item["html"] and "1.2s" in item["html"]
+    assert re.search(r"pre_tool_use.*post_tool_use", item["html"], re.S)
+    await communicator.disconnect()
+
+
+async def test_subscriptions_are_validated():
+    assert consumers.parse_subscription({"action": "subscribe", "page": "admin"}) is None
+    assert consumers.parse_subscription({"action": "subscribe", "page": "session",
+                                         "id": "not-a-uuid"}) is None
+    assert consumers.parse_subscription({"action": "subscribe", "page": "trace",
+                                         "id": "1"}) is None
+    sub = consumers.parse_subscription({"action": "subscribe", "page": "sessions",
+                                        "query": "agent=a&status=done", "after": True})
+    assert sub["query"].getlist("status") == ["done"] and sub["after"] is None

@@ -1,0 +1,157 @@
+"""Overview, agents (health, keys, pause/resume, connect snippet), experiments, signals."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+
+import pytest
+from django.test import Client
+
+from sessions.models import AlertRule, Decision, Session, Signal
+from tests import factories
+from tests.web.conftest import body, make_session
+from tests.web.test_sessions_pages import queries
+from traces.models import ToolCall
+
+
+@pytest.mark.django_db
+def test_overview_kpis_and_charts(member_client, ingest, team):
+    ingest("claude-laptop", prompts=3, seed=1)
+    ingest("ci-bot", prompts=2, seed=2)
+    running = make_session(factories.AgentFactory(team=team, slug="live"),
+                           status=Session.Status.ACTIVE, cost_usd="0.50")
+    html = body(member_client.get("/dashboard/"))
+    total_cost = sum(s.cost_usd for s in Session.objects.all())
+    assert re.search(r'data-kpi="total">3<', html)
+    assert re.search(r'data-kpi="agents">3<', html)
+    assert re.search(r'data-kpi="running">.*?1<', html)
+    assert f"${total_cost:,.2f}" in html
+    assert html.count('<svg class="chart"') == 3
+    assert "<rect" in html and "<title>" in html
+    for slug in ("claude-laptop", "ci-bot", "live"):
+        assert f"</span>{slug}</li>" in html  # in a legend
+    assert "Latency by tool" in html and "Bash" in html
+    assert f'id="session-{running.pk}"' in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("since", ["24h", "7d", "30d", "all", "bogus"])
+def test_overview_windows_render(member_client, team, since):
+    make_session(factories.AgentFactory(team=team), minutes_ago=60 * 24 * 100)
+    assert member_client.get(f"/dashboard/?since={since}").status_code == 200
+
+
+@pytest.mark.django_db
+def test_overview_query_count_does_not_grow(member_client, team):
+    agent = factories.AgentFactory(team=team)
+    s = make_session(agent)
+    ToolCall.objects.create(session=s, key="a", tool_name="Bash", duration_ms=300)
+    few = queries(member_client, "/dashboard/?since=30d")
+    for i in range(30):
+        s = make_session(factories.AgentFactory(team=team), minutes_ago=60 * 20 * i)
+        ToolCall.objects.create(session=s, key="a", tool_name=f"T{i % 5}", duration_ms=100 * i)
+    assert queries(member_client, "/dashboard/?since=30d") == few <= 9
+
+
+@pytest.mark.django_db
+def test_agents_page_health_keys_and_snippet(member_client, ingest, team):
+    session = ingest("claude-laptop", prompts=2, seed=3)
+    key, _ = factories.api_key(team, ["ingest"], agent=session.agent, name="laptop key")
+    html = body(member_client.get("/dashboard/agents"))
+    row = html[html.index(f'id="agent-{session.agent.pk}"'):]
+    row = row[:row.index("</tr>")]
+    assert "claude-laptop" in row
+    assert key.prefix in row and "ingest" in row
+    assert "badge health-" in row
+    assert "Pause" not in row  # members cannot pause
+    snippet = unescape(re.search(r'<pre class="snippet" id="connect-snippet">(.*?)</pre>', html,
+                                 re.S).group(1))
+    settings = json.loads(snippet)
+    http = settings["hooks"]["PreToolUse"][0]["hooks"][0]
+    assert http["type"] == "http"
+    assert http["url"] == "http://testserver/v1/hooks/claude-code?agent=my-agent"
+    assert http["headers"] == {"Authorization": "Bearer $VOIGHT_KEY"}
+    assert http["allowedEnvVars"] == ["VOIGHT_KEY"]
+    start = settings["hooks"]["SessionStart"][0]["hooks"][0]
+    assert start["type"] == "command" and start["command"] == "voight hook"
+    env = settings["env"]
+    assert env["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert env["OTEL_LOGS_EXPORTER"] == "otlp" and env["OTEL_METRICS_EXPORTER"] == "otlp"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/json"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://testserver/v1/otlp"
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer <ingest key>"
+    named = body(member_client.get("/dashboard/agents?new_agent=release-bot"))
+    assert "/v1/hooks/claude-code?agent=release-bot" in named
+
+
+@pytest.mark.django_db
+def test_only_admins_pause_and_resume(member_client, admin, team):
+    agent = factories.AgentFactory(team=team, slug="runaway")
+    session = make_session(agent, status=Session.Status.ACTIVE)
+    assert member_client.post(f"/dashboard/agents/{agent.pk}/pause").status_code == 403
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin)
+    html = body(client.get("/dashboard/agents"))
+    assert f"/dashboard/agents/{agent.pk}/pause" in html
+    token = client.cookies["csrftoken"].value
+    assert client.post(f"/dashboard/agents/{agent.pk}/pause", {"reason": "loop"}).status_code \
+        == 403
+    response = client.post(f"/dashboard/agents/{agent.pk}/pause",
+                           {"reason": "runaway loop", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    session.refresh_from_db()
+    assert agent.paused_reason == "runaway loop"
+    assert session.status == Session.Status.PAUSED
+    assert Decision.objects.filter(agent=agent, kind=Decision.Kind.PAUSED, actor=admin).exists()
+    assert "Resume" in body(client.get("/dashboard/agents"))
+    client.post(f"/dashboard/agents/{agent.pk}/resume", {"csrfmiddlewaretoken": token})
+    agent.refresh_from_db()
+    assert agent.paused_at is None
+
+
+@pytest.mark.django_db
+def test_agents_of_other_teams_cannot_be_paused(admin_client, other_team):
+    agent = factories.AgentFactory(team=other_team)
+    assert admin_client.post(f"/dashboard/agents/{agent.pk}/pause").status_code == 404
+
+
+@pytest.mark.django_db
+def test_experiments_compare_variants(member_client, team):
+    agent = factories.AgentFactory(team=team)
+    for i in range(4):
+        make_session(agent, experiment_id="prompt-v2", variant="A",
+                     metrics={"goal_completed": i < 3, "score": 0.5}, cost_usd="1.00")
+    for i in range(2):
+        make_session(agent, experiment_id="prompt-v2", variant="B",
+                     metrics={"goal_completed": i < 1, "score": 0.9}, error_count=1)
+    html = body(member_client.get("/dashboard/experiments"))
+    assert "prompt-v2" in html
+    rows = re.findall(r"<tr(?: class=\"is-best\")?>\s*<td><a[^>]*>(\w)</a></td>(.*?)</tr>", html,
+                      re.S)
+    cells = {variant: re.findall(r'<td class="num">([^<]*)</td>', rest) for variant, rest in rows}
+    assert cells["A"][:4] == ["4", "75%", "0.50", "$4.00"]
+    assert cells["B"][:4] == ["2", "50%", "0.90", "$0.50"]
+    assert cells["B"][-1] == "100%"
+    assert '<tr class="is-best">' in html
+
+
+@pytest.mark.django_db
+def test_signals_page_lists_what_fired(member_client, team, other_team):
+    agent = factories.AgentFactory(team=team)
+    session = make_session(agent)
+    rule = AlertRule.objects.create(team=team, kind=AlertRule.Kind.FAILED_EVENTS, threshold=3,
+                                    name="3 failures in 10 min")
+    Signal.objects.create(team=team, rule=rule, session=session, agent=agent,
+                          message="4 failed events in 10 min")
+    other_agent = factories.AgentFactory(team=other_team)
+    other_rule = AlertRule.objects.create(team=other_team, kind=AlertRule.Kind.SESSION_COST,
+                                          threshold=1)
+    Signal.objects.create(team=other_team, rule=other_rule, session=make_session(other_agent),
+                          agent=other_agent, message="not yours")
+    html = body(member_client.get("/dashboard/signals"))
+    assert "4 failed events in 10 min" in html and "3 failures in 10 min" in html
+    assert f"/dashboard/sessions/{session.pk}" in html
+    assert "not yours" not in html
