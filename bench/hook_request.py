@@ -1,0 +1,168 @@
+"""Single hook request: `POST /v1/hooks/claude-code` vs a bare insert view, with wrk.
+
+Each request is one raw Claude Code hook JSON (from the simulator's raw streams), stored and
+rolled up. The reference is a bare Django view on the same gunicorn, settings and middleware
+(`bench/urls.py`) that parses the same JSON and inserts it as one row. Both are driven by
+wrk with the same Lua script and bodies, at 8 and 32 connections, interleaved.
+
+Bodies interleave several sessions round-robin so that concurrent requests mostly belong to
+different sessions (one Claude Code session posts its hooks one after the other); the
+session ids are rewritten per pass so a replay never turns into duplicates.
+Targets: ≥ 0.8 × the bare view's requests/s; p99 ≤ 25 ms at 8 connections.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench import common
+
+TARGET_RATIO = 0.8
+TARGET_P99_MS = 25.0
+PLACEHOLDER = "@SID@"
+
+LUA = r"""
+local bodies = {
+%(bodies)s
+}
+local path = "%(path)s"
+local headers = {["Content-Type"] = "application/json",
+                 ["Authorization"] = "Bearer %(secret)s"}
+local threads = {}
+local counter = 0
+local next_id = 0
+
+function setup(thread)
+  thread:set("tid", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+function request()
+  counter = counter + 1
+  local i = ((counter - 1) %% #bodies) + 1
+  local pass = math.floor((counter - 1) / #bodies)
+  local sid = "%(run)s-" .. tid .. "-" .. pass .. "-"
+  local body = string.gsub(bodies[i], "%(placeholder)s", sid)
+  return wrk.format("POST", path, headers, body)
+end
+
+function done(summary, latency, requests)
+  local out = string.format(
+    '{"requests": %%d, "duration_us": %%d, "non2xx": %%d, "socket_errors": %%d, ' ..
+    '"p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d, "mean_us": %%f}',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write +
+    summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean)
+  io.write("WRK_JSON " .. out .. "\n")
+end
+"""
+
+
+def _bodies(sessions: int, seed: int = 7) -> list[str]:
+    from ingest.simulator import simulate_session
+
+    rng = random.Random(seed)
+    streams = []
+    for n in range(sessions):
+        s = simulate_session(rng, agent_slug="claude-code", start=datetime(2026, 3, 2, tzinfo=UTC)
+                             + timedelta(minutes=n), prompts=rng.randint(3, 8), raw=True)
+        bodies = []
+        for d in s.deliveries:
+            body = dict(d.body)
+            body["session_id"] = f"{PLACEHOLDER}{n}"
+            bodies.append(json.dumps(body))
+        streams.append(bodies)
+    out = []
+    for i in range(max(len(s) for s in streams)):
+        out += [s[i] for s in streams if i < len(s)]
+    return out
+
+
+def _lua_string(text: str) -> str:
+    level = 1
+    while f"]{'=' * level}]" in text:
+        level += 1
+    return f"[{'=' * level}[{text}]{'=' * level}]"
+
+
+def _wrk(url: str, path: str, secret: str, bodies: list[str], connections: int,
+         seconds: int, run: str, workdir: Path) -> dict:
+    script = workdir / f"{run}.lua"
+    script.write_text(LUA % {
+        "bodies": ",\n".join(_lua_string(b) for b in bodies), "path": path, "secret": secret,
+        "run": run, "placeholder": PLACEHOLDER,
+    })
+    argv = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+            "-s", str(script), url]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    line = next((x for x in result.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no summary: {result.stdout[-500:]} {result.stderr[-500:]}")
+    data = json.loads(line.removeprefix("WRK_JSON "))
+    seconds_run = data["duration_us"] / 1e6
+    return {
+        "connections": connections, "requests": data["requests"],
+        "req_per_s": round(data["requests"] / seconds_run, 1),
+        "non2xx": data["non2xx"], "socket_errors": data["socket_errors"],
+        "p50_ms": data["p50_us"] / 1000, "p90_ms": data["p90_us"] / 1000,
+        "p99_ms": data["p99_us"] / 1000, "max_ms": data["max_us"] / 1000,
+    }
+
+
+def run(quick: bool) -> dict:
+    if shutil.which("wrk") is None:
+        raise common.Skip("wrk is not installed (apt-get install -y wrk)")
+    from django.db import connection
+
+    from bench.urls import BARE_DDL
+
+    with connection.cursor() as cursor:
+        cursor.execute(BARE_DDL)
+    seconds = 3 if quick else 15
+    workers = 2 if quick else 4
+    _, secret, _ = common.bench_team(f"bench-hook-{random.randrange(10**9)}")
+    bodies = _bodies(8 if quick else 64)
+    runs: dict = {}
+    figures = []
+    workdir = Path(tempfile.mkdtemp(prefix="voight-bench-wrk-"))
+    try:
+        with common.Server("gunicorn", workers=workers) as server:
+            _wrk(server.url, "/bench/bare-insert", secret, bodies, 8, 1, "warm-bare", workdir)
+            _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, 8, 1, "warm-hook", workdir)
+            for connections in (8, 32):
+                bare = _wrk(server.url, "/bench/bare-insert", secret, bodies, connections,
+                            seconds, f"bare{connections}", workdir)
+                pids = server.worker_pids()
+                cpu0 = common.cpu_seconds(pids)
+                hook = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, connections,
+                            seconds, f"hook{connections}", workdir)
+                hook["server_cpu_ms_per_request"] = round(
+                    (common.cpu_seconds(pids) - cpu0) * 1000 / max(hook["requests"], 1), 3)
+                runs[connections] = {"bare": bare, "hook": hook}
+                errors = hook["non2xx"] + hook["socket_errors"]
+                figures.append(common.figure(
+                    f"hook request, {connections} connections", hook["req_per_s"], "req/s",
+                    reference=bare["req_per_s"], reference_name="bare insert req/s",
+                    target=f"≥ {TARGET_RATIO}× bare",
+                    ok=hook["req_per_s"] >= TARGET_RATIO * bare["req_per_s"] and not errors,
+                ))
+                if connections == 8:
+                    figures.append(common.figure(
+                        "hook request p99, 8 connections", hook["p99_ms"], "ms",
+                        reference=bare["p99_ms"], reference_name="bare p99 ms",
+                        target=f"≤ {TARGET_P99_MS:g} ms", ok=hook["p99_ms"] <= TARGET_P99_MS,
+                        higher_is_better=False,
+                    ))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"figures": figures, "details": {"workers": workers, "seconds": seconds,
+                                            "bodies": len(bodies), "runs": runs}}

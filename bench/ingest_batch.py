@@ -1,0 +1,177 @@
+"""Batch ingest: events/s through `POST /v1/ingest` vs `COPY` of the same rows.
+
+Realistic Claude Code streams from the simulator (wrapped hook events and transcript usage,
+~0.8 KB each), batches of 100 and of 1,000, several concurrent clients, against gunicorn.
+Each client owns its sessions and sends their deliveries in time order, as a relay would.
+
+The reference is PostgreSQL's own insert limit for exactly those rows: after the HTTP run,
+the stored event rows are copied out and `COPY`d into a fresh table of the same shape (same
+columns, indexes and unique uid), with the same number of connections, one COPY and one
+commit per batch. Target: events/s ≥ 0.4 × COPY rows/s.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from bench import common
+
+TARGET = 0.4
+COPY_TABLE = "bench_copy_event"
+
+
+def _streams(seed: int, sessions: int, start: datetime) -> list[list[dict]]:
+    """One list of delivery bodies per session, in the order they happened."""
+    from ingest.simulator import simulate_session
+
+    rng = random.Random(seed)
+    out = []
+    for n in range(sessions):
+        s = simulate_session(
+            rng, agent_slug=f"bench-agent-{n % 7}", start=start + timedelta(minutes=n),
+            prompts=rng.randint(3, 14), resume=rng.random() < 0.1,
+        )
+        out.append([d.body for d in s.deliveries if d.kind in ("wrapped", "usage")])
+    return out
+
+
+def _client_batches(streams: list[list[dict]], clients: int, batch: int,
+                    per_client: int) -> list[list[bytes]]:
+    """Deal the sessions to clients; each client interleaves its sessions by time (a relay
+    forwarding several agents) and cuts `per_client` batches of `batch` events."""
+    work: list[list[bytes]] = []
+    for c in range(clients):
+        mine = streams[c::clients]
+        merged = sorted(
+            (body for stream in mine for body in stream), key=lambda b: b.get("timestamp", "")
+        )
+        need = batch * per_client
+        if len(merged) < need:
+            raise ValueError(f"client {c} has {len(merged)} events, needs {need}")
+        work.append([
+            json.dumps(merged[i:i + batch]).encode() for i in range(0, need, batch)
+        ])
+    return work
+
+
+def _post_all(url: str, secret: str, bodies: list[bytes], out: dict, errors: list) -> None:
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=300)
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    try:
+        for body in bodies:
+            started = time.perf_counter()
+            conn.request("POST", "/v1/ingest", body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            out.setdefault("latency_ms", []).append((time.perf_counter() - started) * 1000)
+            if response.status != 207:
+                errors.append(f"{response.status}: {data[:300]!r}")
+                continue
+            for r in json.loads(data)["results"]:
+                out[r["status"]] = out.get(r["status"], 0) + 1
+    except Exception as exc:  # reported, never hides a number
+        errors.append(repr(exc))
+    finally:
+        conn.close()
+
+
+def _http_run(server: common.Server, secret: str, work: list[list[bytes]]) -> dict:
+    outs = [{} for _ in work]
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=_post_all, args=(server.url, secret, bodies, outs[i], errors))
+        for i, bodies in enumerate(work)
+    ]
+    pids = server.worker_pids()
+    cpu_before = common.cpu_seconds(pids)
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    cpu = common.cpu_seconds(pids) - cpu_before
+    totals: dict = {}
+    latencies: list[float] = []
+    for out in outs:
+        latencies += out.pop("latency_ms", [])
+        for k, v in out.items():
+            totals[k] = totals.get(k, 0) + v
+    events = sum(totals.values())
+    return {
+        "events": events, "results": totals, "errors": errors[:5], "seconds": round(seconds, 3),
+        "events_per_s": round(events / seconds, 1),
+        "server_cpu_ms_per_event": round(cpu * 1000 / max(events, 1), 3),
+        "request_latency": common.latency_stats(latencies),
+    }
+
+
+def _copy_reference(team_id: int, clients: int, batch: int) -> dict:
+    """COPY the rows the HTTP run stored into a same-shaped table, same connections and
+    batch size, one commit per batch."""
+    import psycopg
+    from django.conf import settings
+
+    url = settings.DATABASES["default"]
+    dsn = f"postgresql://{url['USER']}@{url['HOST']}:{url['PORT']}/{url['NAME']}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
+        conn.execute(f"CREATE TABLE {COPY_TABLE} (LIKE traces_event INCLUDING ALL)")
+        lines: list[bytes] = []
+        with conn.cursor().copy(
+            "COPY (SELECT * FROM traces_event WHERE team_id = %s ORDER BY id) TO STDOUT",
+            (team_id,),
+        ) as copy:
+            buffer = b"".join(bytes(chunk) for chunk in copy)
+        lines = buffer.splitlines(keepends=True)
+    chunks = [b"".join(lines[i:i + batch]) for i in range(0, len(lines), batch)]
+    shares = [chunks[c::clients] for c in range(clients)]
+
+    def worker(share):
+        with psycopg.connect(dsn) as conn:
+            for chunk in share:
+                with conn.cursor().copy(f"COPY {COPY_TABLE} FROM STDIN") as copy:
+                    copy.write(chunk)
+                conn.commit()
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in shares]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - started
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        copied = conn.execute(f"SELECT count(*) FROM {COPY_TABLE}").fetchone()[0]
+        conn.execute(f"DROP TABLE {COPY_TABLE}")
+    return {"rows": copied, "bytes": len(buffer), "seconds": round(seconds, 3),
+            "rows_per_s": round(copied / seconds, 1)}
+
+
+def run(quick: bool) -> dict:
+    clients = 2 if quick else 4
+    plans = [(100, 5 if quick else 30), (1000, 1 if quick else 6)]
+    figures, details = [], {}
+    with common.Server("gunicorn", workers=2 if quick else 4) as server:
+        for seed, (batch, per_client) in enumerate(plans, start=1):
+            team, secret, _ = common.bench_team(f"bench-batch-{batch}-{int(time.time())}")
+            need = clients * batch * per_client
+            sessions = max(clients * 2, need // 100 + clients * 2)
+            streams = _streams(seed * 1000, sessions, datetime(2026, 3, 1, 9, tzinfo=UTC))
+            work = _client_batches(streams, clients, batch, per_client)
+            http_run = _http_run(server, secret, work)
+            copy_run = _copy_reference(team.pk, clients, batch)
+            ratio = http_run["events_per_s"] / copy_run["rows_per_s"]
+            details[f"batch_{batch}"] = {"clients": clients, "http": http_run, "copy": copy_run}
+            figures.append(common.figure(
+                f"batch ingest, {batch}/request, {clients} clients", http_run["events_per_s"],
+                "events/s", reference=copy_run["rows_per_s"], reference_name="COPY rows/s",
+                target=f"≥ {TARGET}× COPY", ok=ratio >= TARGET and not http_run["errors"],
+            ))
+    return {"figures": figures, "details": details}

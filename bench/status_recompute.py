@@ -1,0 +1,321 @@
+"""Status recomputation: one beat tick over 100,000 sessions of which about 5% are due.
+
+Seeds a scratch PostgreSQL database of its own (`voight_bench_status`, created, migrated and
+dropped here, so its 100k sessions never weigh on another benchmark) with `COPY`, then times
+`statuses_tick` — heartbeat closes, inactivity closes, the guarded recompute and the read-back —
+beside the same run's reference: one bare SQL `UPDATE` writing exactly the rows the tick
+wrote, with the values it wrote. Each repetition runs in a transaction that is rolled back,
+so every one sees the same due rows. Target: ≤ 0.1 s per tick.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python -m bench.status_recompute [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+SCRATCH = "voight_bench_status"
+TARGET_S = 0.1
+SESSIONS, QUICK_SESSIONS = 100_000, 10_000
+REPEATS, QUICK_REPEATS = 7, 3
+
+# (kind, share): steady rows first, then the ~5% the tick must change.
+MIX = [
+    ("ended", 0.78), ("errored", 0.04), ("active", 0.06), ("idle", 0.03),
+    ("done_by_time", 0.04),
+    ("to_idle", 0.02), ("to_done", 0.015), ("to_stale", 0.01), ("to_closed", 0.005),
+]
+DUE = {"to_idle", "to_done", "to_stale", "to_closed"}
+
+
+# --------------------------------------------------------------------------- database
+
+
+def _admin():
+    import psycopg
+    from django.db import connections
+
+    db = connections["default"].settings_dict
+    return psycopg.connect(
+        dbname="postgres", user=db["USER"], password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or "127.0.0.1", port=db.get("PORT") or 5432, autocommit=True,
+    )
+
+
+class ScratchDatabase:
+    """Point Django's default connection at a fresh database, and back (then drop it)."""
+
+    def __enter__(self):
+        from django.core.management import call_command
+        from django.db import connections
+
+        self.connection = connections["default"]
+        if self.connection.vendor != "postgresql":
+            raise RuntimeError("this benchmark needs PostgreSQL (DATABASE_URL=postgres://…)")
+        self.original = self.connection.settings_dict["NAME"]
+        assert self.original != SCRATCH
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{SCRATCH}"')
+        self.connection.close()
+        self.connection.settings_dict["NAME"] = SCRATCH
+        call_command("migrate", verbosity=0, interactive=False)
+        return self
+
+    def __exit__(self, *exc):
+        from django.db import connections
+
+        connections.close_all()
+        self.connection.settings_dict["NAME"] = self.original
+        with _admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+def _row(kind: str, rng: random.Random, now: datetime) -> dict:
+    minutes = lambda a, b: timedelta(minutes=rng.uniform(a, b))  # noqa: E731
+    row: dict = {}
+    if kind in ("ended", "errored"):
+        started = now - timedelta(days=rng.uniform(1, 30))
+        last = started + minutes(1, 120)
+        row.update(started_at=started, last_event_at=last, ended_at=last,
+                   end_reason="session_end", status="done", status_reason="ended: session_end")
+        if kind == "errored":
+            row.update(error_count=2, unacknowledged_error_count=2, status="errored",
+                       status_reason="2 unacknowledged errors")
+        return row
+    last = {
+        "active": now - timedelta(seconds=rng.uniform(0, 240)),
+        "idle": now - minutes(6, 29),
+        "done_by_time": now - timedelta(hours=rng.uniform(1, 20)),
+        "to_idle": now - minutes(6, 29),
+        "to_done": now - minutes(31, 120),
+        "to_stale": now - minutes(6, 10),
+        "to_closed": now - timedelta(hours=rng.uniform(25, 30)),
+    }[kind]
+    status, reason = {
+        "active": ("active", "events in the last 5 min"),
+        "idle": ("idle", "no events for 5 min"),
+        "done_by_time": ("done", "no events for 30 min"),
+        "to_idle": ("active", "events in the last 5 min"),
+        "to_done": ("idle", "no events for 5 min"),
+        "to_stale": ("active", "events in the last 5 min"),
+        "to_closed": ("done", "no events for 30 min"),
+    }[kind]
+    row.update(started_at=last - minutes(1, 90), last_event_at=last, status=status,
+               status_reason=reason)
+    if kind == "to_stale":
+        row.update(last_heartbeat_at=last, source="sdk")
+    return row
+
+
+def seed(count: int, now: datetime) -> dict[str, int]:
+    """`count` sessions over 20 agents of one team, written with one COPY."""
+    from django.db import connection
+
+    from sessions.models import Agent, Session
+    from voight.models import Team
+
+    team = Team.objects.create(name="bench", slug="bench-status")
+    agents = Agent.objects.bulk_create(
+        [Agent(team=team, slug=f"agent-{n}") for n in range(20)]
+    )
+    fields = Session._meta.concrete_fields
+    base = {
+        "team_id": team.pk, "ended_at": None, "end_reason": "", "last_start_at": None,
+        "last_heartbeat_at": None, "awaiting": False, "awaiting_reason": "",
+        "awaiting_since": None, "goal": "", "parent_id": None, "depth": 0,
+        "experiment_id": "", "variant": "", "metrics": "{}", "project_path": "/repo",
+        "git_branch": "main", "git_sha": "", "model": "claude-sonnet-4-6", "source": "hook",
+        "event_count": 40, "trace_count": 3, "tool_call_count": 20, "distinct_tools": "[]",
+        "distinct_tool_count": 0, "error_count": 0, "unacknowledged_error_count": 0,
+        "files_touched_count": 0, "input_tokens": 0, "output_tokens": 0,
+        "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": Decimal("0.42"),
+        "otel_metrics": "{}",
+    }
+    rng = random.Random(42)
+    kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
+    counts: dict[str, int] = {}
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    changed_at = now - timedelta(hours=1)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f'COPY "{Session._meta.db_table}" ({columns}) FROM STDIN'
+    ) as copy:
+        for n, kind in enumerate(kinds):
+            counts[kind] = counts.get(kind, 0) + 1
+            row = {**base, **_row(kind, rng, now), "id": uuid.uuid4(),
+                   "agent_id": agents[n % len(agents)].pk, "external_id": f"s-{n}",
+                   "status_changed_at": changed_at, "created_at": changed_at,
+                   "updated_at": changed_at}
+            copy.write_row([row[f.attname] for f in fields])
+    with connection.cursor() as cursor:
+        cursor.execute(f'VACUUM ANALYZE "{Session._meta.db_table}"')
+    return counts
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
+    """Time one tick inside a transaction that is rolled back; return what it wrote."""
+    from django.db import transaction
+
+    from sessions.lifecycle import statuses_tick
+    from sessions.models import Session
+
+    with transaction.atomic():
+        started = time.perf_counter()
+        changed = statuses_tick(now)
+        seconds = time.perf_counter() - started
+        written = list(
+            Session.objects.filter(updated_at=now)
+            .values_list("pk", "status", "status_reason", "ended_at", "end_reason")
+        )
+        transaction.set_rollback(True)
+    return seconds, changed, written
+
+
+def _bare_update(now: datetime, written: list[tuple]) -> float:
+    """One plain UPDATE of exactly those rows to exactly those values, rolled back."""
+    from django.db import connection, transaction
+
+    from sessions.models import Session
+
+    ids, statuses, reasons, ends, end_reasons = (list(column) for column in zip(*written,
+                                                                              strict=True))
+    sql = (
+        f'UPDATE "{Session._meta.db_table}" AS s SET status = v.status, '
+        "status_reason = v.reason, ended_at = v.ended_at, end_reason = v.end_reason, "
+        "status_changed_at = %s, updated_at = %s "
+        "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[]) "
+        "AS v(id, status, reason, ended_at, end_reason) WHERE s.id = v.id"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(sql, [now, now, ids, statuses, reasons, ends, end_reasons])
+        seconds = time.perf_counter() - started
+        assert cursor.rowcount == len(written)
+        transaction.set_rollback(True)
+    return seconds
+
+
+def _vacuum() -> None:
+    from django.db import connection
+
+    from sessions.models import Session
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'VACUUM ANALYZE "{Session._meta.db_table}"')
+
+
+def _queries_per_tick(now: datetime) -> int:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from sessions.lifecycle import statuses_tick
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        statuses_tick(now)
+        transaction.set_rollback(True)
+    return len(captured)
+
+
+def measure(count: int, repeats: int) -> dict:
+    from django.utils import timezone
+
+    from sessions.lifecycle import statuses_tick
+
+    now = timezone.now()
+    started = time.perf_counter()
+    counts = seed(count, now)
+    seed_s = time.perf_counter() - started
+    # One untimed round first: the first tick of a process pays for imports and for
+    # Django's first compile of the rule, which no beat tick after it does.
+    _tick_once(now)
+    ticks, bares = [], []
+    for _ in range(repeats):
+        _vacuum()
+        seconds, changed, written = _tick_once(now)
+        ticks.append(seconds)
+        _vacuum()
+        bares.append(_bare_update(now, written))
+    queries = _queries_per_tick(now)
+    _vacuum()
+    # The real thing once, committed (with its after-commit broadcast), then a tick with
+    # nothing left to do: what every quiet 30 s costs.
+    started = time.perf_counter()
+    committed = statuses_tick(now)
+    committed_s = time.perf_counter() - started
+    started = time.perf_counter()
+    assert statuses_tick(now) == []
+    quiet_s = time.perf_counter() - started
+    due = sum(n for kind, n in counts.items() if kind in DUE)
+    tick, bare = statistics.median(ticks), statistics.median(bares)
+    return {
+        "sessions": count, "due": due, "due_share": round(due / count, 4),
+        "status_changes": len(changed), "rows_written": len(written),
+        "status_changes_committed": len(committed), "queries_per_tick": queries,
+        "seed_seconds": round(seed_s, 2), "repeats": repeats,
+        "tick_s": round(tick, 4), "tick_min_s": round(min(ticks), 4),
+        "bare_update_s": round(bare, 4), "bare_update_min_s": round(min(bares), 4),
+        "ratio": round(tick / bare, 2) if bare else None,
+        "committed_tick_s": round(committed_s, 4), "quiet_tick_s": round(quiet_s, 4),
+        "target_s": TARGET_S, "ok": tick <= TARGET_S, "counts": counts,
+    }
+
+
+def run(quick: bool = False) -> dict:
+    """The benchmark, for `python -m bench` (Django already set up) or `__main__`."""
+    from bench import common
+
+    count = QUICK_SESSIONS if quick else SESSIONS
+    with ScratchDatabase():
+        result = measure(count, QUICK_REPEATS if quick else REPEATS)
+    label = f"{count // 1000}k sessions, {result['due_share']:.0%} due"
+    return {"figures": [
+        common.figure(f"status tick ({label}), median", result["tick_s"], "s",
+                      reference=result["bare_update_s"],
+                      reference_name="bare UPDATE of the same rows, s",
+                      target=f"≤ {TARGET_S} s", ok=result["ok"], higher_is_better=False),
+        common.figure(f"status tick with nothing due ({count // 1000}k sessions)",
+                      result["quiet_tick_s"], "s", target=f"≤ {TARGET_S} s",
+                      ok=result["quiet_tick_s"] <= TARGET_S, higher_is_better=False),
+    ], "details": result}
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voight.settings")
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    import django
+
+    django.setup()
+    result = run(quick="--quick" in argv)["details"]
+    print(f"sessions            {result['sessions']:>10,}")
+    print(f"due to change       {result['due']:>10,}  ({result['due_share']:.1%})")
+    print(f"status changes      {result['status_changes']:>10,}  "
+          f"(rows written {result['rows_written']:,})")
+    print(f"queries per tick    {result['queries_per_tick']:>10}")
+    print(f"statuses_tick       {result['tick_s']:>10.4f} s  median of {result['repeats']} "
+          f"(min {result['tick_min_s']:.4f})")
+    print(f"bare UPDATE         {result['bare_update_s']:>10.4f} s  same rows, same values "
+          f"(min {result['bare_update_min_s']:.4f})")
+    print(f"ratio               {result['ratio']:>10} ×")
+    print(f"committed tick      {result['committed_tick_s']:>10.4f} s  (with broadcast)")
+    print(f"quiet tick          {result['quiet_tick_s']:>10.4f} s  (nothing due)")
+    print(f"target              {TARGET_S:>10} s  {'ok' if result['ok'] else 'MISSED'}")
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(main(sys.argv[1:]))
