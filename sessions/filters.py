@@ -9,8 +9,9 @@ import django_filters
 from django.db.models import DurationField, ExpressionWrapper, F, Q
 from django.db.models.functions import Coalesce
 
-from sessions.models import Agent, Session
-from voight.filtering import ValidatedSinceFilter
+from sessions.models import Agent, AlertRule, Session, Signal
+from traces.filters import TraceFilter
+from voight.filtering import UtcDateTimeFilter, ValidatedSinceFilter
 
 
 def duration_expression():
@@ -22,8 +23,8 @@ def duration_expression():
 
 class SessionFilter(django_filters.FilterSet):
     since = ValidatedSinceFilter(field_name="started_at", help_text="24h, 7d, 30d or all")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt")
     agent = django_filters.CharFilter(field_name="agent__slug", help_text="agent slug")
     status = django_filters.MultipleChoiceFilter(choices=Session.Status.choices)
     min_duration = django_filters.NumberFilter(
@@ -86,3 +87,19 @@ class AgentFilter(django_filters.FilterSet):
     class Meta:
         model = Agent
         fields: list[str] = []
+
+
+class SignalFilter(django_filters.FilterSet):
+    since = ValidatedSinceFilter(field_name="fired_at", help_text="24h, 7d, 30d or all")
+    agent = django_filters.CharFilter(field_name="agent__slug", help_text="agent slug")
+    session_id = django_filters.CharFilter(
+        method="filter_session", help_text="the agent's session id or ours"
+    )
+    rule = django_filters.NumberFilter(field_name="rule_id", help_text="alert rule id")
+    kind = django_filters.ChoiceFilter(field_name="rule__kind", choices=AlertRule.Kind.choices)
+
+    class Meta:
+        model = Signal
+        fields: list[str] = []
+
+    filter_session = TraceFilter.filter_session

@@ -10,7 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from sessions import alerts, lifecycle, webhooks
+from sessions import alerts, lifecycle, retention, webhooks
 
 
 @shared_task
@@ -25,7 +25,8 @@ def evaluate_alert_windows() -> int:
 
 @shared_task
 def prune_retention() -> int:
-    return 0
+    counts = retention.retention_prune()
+    return sum(sum(per_kind.values()) for per_kind in counts.values())
 
 
 @shared_task(

@@ -24,7 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
-from sessions.filters import SessionFilter
+from sessions.filters import SessionFilter, SignalFilter
 from sessions.models import Agent, Decision, Session, Signal
 from sessions.selectors import (
     agents_for,
@@ -595,23 +595,19 @@ class SignalsView(TeamScopedMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        since = self.request.GET.get("since") or "30d"
-        signals = (
+        data = lists.filter_data(self.request.GET)
+        data.setdefault("since", "30d")
+        if self.request.GET.get("since", "") in ("", "custom"):
+            data["since"] = "30d"  # the signals page offers the fixed windows only
+        filterset = SignalFilter(data, queryset=(
             Signal.objects.for_teams(self.team_ids)
             .select_related("rule", "agent", "session").order_by("-fired_at", "-pk")
-        )
-        try:
-            window = parse_since(since)
-        except ValidationError:
-            since, window = "30d", parse_since("30d")
-        if window is not None:
-            signals = signals.filter(fired_at__gte=timezone.now() - window)
-        agent = self.request.GET.get("agent", "").strip()
-        if agent:
-            signals = signals.filter(agent__slug=agent)
+        ))
+        signals = lists.filtered(filterset)
         page = Paginator(signals, SESSIONS_PAGE).get_page(_page_number(self.request))
         context.update(
-            page=page, window=since, agent=agent,
+            page=page, window=data["since"], agent=data.get("agent", ""),
+            errors=lists.error_list(filterset),
             windows=[w for w in lists.WINDOWS if w[0] != "custom"],
             agents=list(agents_for(self.team_ids).values_list("slug", "label")),
             query=_query_without(self.request, "page"),

@@ -1,13 +1,14 @@
-"""Filter pieces shared by the FilterSets: time windows like `?since=7d`."""
+"""Filter pieces shared by the FilterSets: time windows like `?since=7d`, UTC times."""
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import django_filters
 from django import forms
 from django.utils import timezone
+from django_filters.fields import IsoDateTimeField
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 SINCE_PATTERN = re.compile(r"^(\d{1,5})([mhdw])$")
@@ -49,3 +50,25 @@ class SinceField(forms.CharField):
 
 class ValidatedSinceFilter(SinceFilter):
     field_class = SinceField
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, moved to UTC before it reaches the database.
+
+    Python accepts offsets up to ±23:59 but PostgreSQL only ±15:59, so
+    `started_after=2026-01-01T00:00+17:00` must be compared as UTC, not sent as written; a
+    time that leaves the calendar once moved (year 1 at +23:59) is an input error.
+    """
+
+    def to_python(self, value) -> datetime | None:
+        value = super().to_python(value)
+        if value is None or value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("this time is out of range") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField

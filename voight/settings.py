@@ -8,6 +8,7 @@ and Celery on Redis (production).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -140,6 +141,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
+# Until `collectstatic` fills STATIC_ROOT the finders serve the files; WhiteNoise's warning
+# about the missing folder says nothing useful then.
+warnings.filterwarnings("ignore", message=r"No directory at: .*staticfiles")
 
 # Ingest limits (SPEC 4.3).
 VOIGHT_MAX_BODY_BYTES = env_int("VOIGHT_MAX_BODY_BYTES", 5 * 1024 * 1024)

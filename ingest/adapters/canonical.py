@@ -130,6 +130,9 @@ def _direct(data: dict, metadata: dict) -> CanonicalEvent:
         or (fields.opt_str(payload, "reason", 60) if event_type == EventType.SESSION_END else ""),
         start_source=fields.opt_str(payload, "source", 50)
         if event_type == EventType.SESSION_START else "",
+        # A direct notification can mark the session awaiting just as the hook form does.
+        notification_type=fields.opt_str(data, "notification_type", 60)
+        or fields.opt_str(payload, "notification_type", 60),
         source="sdk",
         payload={**extra, **payload} if payload else extra,
     )

@@ -47,6 +47,13 @@ def test_the_next_activity_clears_awaiting(api, body):
     )
 
 
+def test_a_direct_notification_event_asks_too(api):
+    api.post("/v1/ingest", [{"type": "notification", "session_id": "sdk-1", "agent_id": "bot",
+                             "notification_type": "idle_prompt", "message": "Your turn"}])
+    session = Session.objects.get()
+    assert (session.awaiting, session.awaiting_reason) == (True, "waiting for input")
+
+
 def test_other_notifications_do_not_ask_anyone(api):
     api.post(HOOK, notification("auth_success"))
     assert Session.objects.get().awaiting is False

@@ -176,7 +176,7 @@ def test_login_filter_and_drill_down_to_raw_json(page, live_server, admin, api, 
     page.wait_for_selector("#event-list li.event")
     first_event = page.locator("#event-list li.event").first
     first_event.locator("summary").click()
-    raw = first_event.locator("pre.json")
+    raw = first_event.locator("pre.json[data-pretty]")  # indented once the row opens
     raw.wait_for()
     assert '"hook_event_name": "SessionStart"' in raw.text_content()  # pretty-printed
     shot(page, "05-session-detail")
@@ -186,7 +186,9 @@ def test_login_filter_and_drill_down_to_raw_json(page, live_server, admin, api, 
     page.wait_for_url(f"**/dashboard/traces/{trace.trace_id}")
     tool = page.locator("#trace-items li.titem-tool").first
     tool.locator("summary").click()
-    json_text = tool.locator("pre.json").first.text_content()
+    pretty = tool.locator("pre.json[data-pretty]").first
+    pretty.wait_for()
+    json_text = pretty.text_content()
     assert '"tool_use_id"' in json_text and "\n  " in json_text
     shot(page, "06-trace-detail")
 

@@ -30,7 +30,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.utils import encoders
 
-from sessions.filters import AgentFilter, SessionFilter, duration_expression
+from sessions.filters import AgentFilter, SessionFilter, SignalFilter, duration_expression
 from sessions.models import Agent, Session, Signal
 from sessions.selectors import (
     agents_health,
@@ -46,7 +46,7 @@ from traces.models import Event, Trace
 from traces.services import session_acknowledge
 from voight.api import serializers as s
 from voight.api.csv import Column, CSVRenderer, CsvSpec, cell, csv_response, stream_queryset
-from voight.api.filters import FilterBackend, SignalFilter
+from voight.api.filters import FilterBackend
 from voight.api.pagination import (
     AgentPagination,
     EventPagination,

@@ -33,7 +33,10 @@ class Command(BaseCommand):
         login = self._login(seed=not no_demo)
         from voight import scheduler
 
-        scheduler.start()
+        # With Redis, Celery beat runs the schedule; starting ours too would run it twice.
+        in_process_beat = not settings.REDIS_URL
+        if in_process_beat:
+            scheduler.start()
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"Voight is running at {url}"))
         self.stdout.write(f"login: {login}")
@@ -50,7 +53,8 @@ class Command(BaseCommand):
                 verbosity=0,
             ).run()
         finally:
-            scheduler.stop()
+            if in_process_beat:
+                scheduler.stop()
 
     def _login(self, *, seed: bool) -> str:
         """Create the demo admin once; its password is kept next to the embedded database
