@@ -4,6 +4,10 @@ beside its same-run reference, write `bench/results/latest.json`.
 One scratch database (`voight_bench_<pid>`) is created and migrated for the run and dropped
 at the end; servers are started on loopback by each benchmark. `--quick` shrinks every data
 set so the whole suite proves it still works in a minute or two (CI runs one benchmark of it).
+
+`--only soak [--minutes N]` runs the opt-in soak (bench/soak.py; never in the default run): the
+production processes under mixed load for N minutes (default 10, or VOIGHT_SOAK_MINUTES; 20 s
+with --quick), on a scratch database `voight_soak_<pid>`.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ BENCHMARKS = [
     "ingest_batch", "hook_request", "hook_client", "status_recompute", "live", "pages",
     "csv_export",
 ]
+# Opt-in only (`--only soak`): minutes long, and it wants the machine to itself.
+OPT_IN = ["soak"]
 
 
 def _hook_client(quick: bool) -> dict:
@@ -64,7 +70,7 @@ def _module_runner(name: str):
     return run
 
 
-RUNNERS = {name: _module_runner(name) for name in BENCHMARKS}
+RUNNERS = {name: _module_runner(name) for name in BENCHMARKS + OPT_IN}
 RUNNERS["hook_client"] = _hook_client
 RUNNERS["status_recompute"] = _status_recompute
 
@@ -101,19 +107,25 @@ def _write(path: str, summary: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small data sets (CI smoke run)")
-    parser.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(BENCHMARKS)}")
+    parser.add_argument("--only", default="",
+                        help=f"comma-separated, of: {', '.join(BENCHMARKS + OPT_IN)}")
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="soak duration (default: VOIGHT_SOAK_MINUTES, else 10)")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch database")
     parser.add_argument("--output", default=str(common.RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     selected = [n.strip() for n in args.only.split(",") if n.strip()] or BENCHMARKS
-    unknown = set(selected) - set(BENCHMARKS)
+    unknown = set(selected) - set(BENCHMARKS + OPT_IN)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
 
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     # A terminated run still stops its servers and drops its database (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    name = f"voight_bench_{os.getpid()}"
+    if args.minutes is not None:
+        os.environ["VOIGHT_SOAK_MINUTES"] = str(args.minutes)
+    prefix = "voight_soak" if selected == ["soak"] else "voight_bench"
+    name = f"{prefix}_{os.getpid()}"
     summary: dict = {
         "started_at": datetime.now(UTC).isoformat(), "quick": args.quick,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -1,7 +1,7 @@
 """What every benchmark needs: a scratch PostgreSQL database, Django pointed at it, real
 servers on loopback, a team with keys, and percentiles.
 
-The scratch database is `voight_bench_<pid>` (never `voight` or `test_voight*`, which other
+The scratch database is `voight_bench_<pid>` (`voight_soak_<pid>` for the soak; never `voight` or `test_voight*`, which other
 people use), created and migrated once per run and dropped at the end. Redis is a database
 number of its own (14 unless `BENCH_REDIS_URL` says otherwise), so live broadcasts and rate
 counters never reach anyone else's processes.
@@ -63,8 +63,11 @@ def database_url(name: str) -> str:
     return _with_db(PG_URL, name)
 
 
+SCRATCH_PREFIXES = ("voight_bench_", "voight_soak_")
+
+
 def create_database(name: str) -> str:
-    assert name.startswith("voight_bench_"), name
+    assert name.startswith(SCRATCH_PREFIXES), name
     with admin_connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -72,7 +75,7 @@ def create_database(name: str) -> str:
 
 
 def drop_database(name: str) -> None:
-    assert name.startswith("voight_bench_"), name
+    assert name.startswith(SCRATCH_PREFIXES), name
     with contextlib.suppress(Exception), admin_connect() as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -114,7 +117,7 @@ class Server:
     """A real server process on loopback: gunicorn (WSGI) or daphne (ASGI)."""
 
     def __init__(self, kind: str = "gunicorn", workers: int = 4, env: dict | None = None,
-                 timeout: int = 120):
+                 timeout: int = 120, extra: list[str] | None = None):
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -131,6 +134,7 @@ class Server:
                     "warning", "--no-access-log"]
         else:
             raise ValueError(kind)
+        argv += extra or []
         self.log = open(RESULTS / f"server-{kind}-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env=env or server_env(), stdout=self.log, stderr=subprocess.STDOUT,

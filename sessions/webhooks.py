@@ -48,9 +48,12 @@ def signal_payload(signal: Signal) -> dict[str, Any]:
     }
 
 
-def _post(url: str, body: bytes) -> int:
+def _post(url: str, body: bytes, idempotency_key: str) -> int:
+    # Delivery is at least once (a worker killed after sending retries): the key lets the
+    # receiver drop the second copy.
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": USER_AGENT,
+        "Idempotency-Key": idempotency_key,
     })
     try:
         with urllib.request.urlopen(request, timeout=settings.VOIGHT_WEBHOOK_TIMEOUT) as answer:
@@ -75,7 +78,7 @@ def signal_webhook_deliver(signal_id: int, *, attempt: int = 1, last_attempt: bo
     body = json.dumps(signal_payload(signal), cls=DjangoJSONEncoder).encode()
     inputs = {"url_host": host, "attempt": attempt, "signal": signal.pk}
     try:
-        status = _post(url, body)
+        status = _post(url, body, f"voight-signal-{signal.pk}")
     except WebhookError as exc:
         if not last_attempt:
             raise

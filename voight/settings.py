@@ -172,6 +172,12 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker died goes back on the Redis queue after this long (kombu's default is
+# an hour). Longer than any task's time limit; the one that may run longer, retention, is
+# idempotent, so a second copy is harmless.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("VOIGHT_CELERY_VISIBILITY_TIMEOUT", 600),
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"

@@ -7,6 +7,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -153,3 +154,64 @@ class WebServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+
+
+class CeleryProcess:
+    """`celery -A voight worker` or `beat`, in its own process group so that stopping it
+    (SIGTERM, a warm shutdown) or killing it (SIGKILL, nothing acknowledged or restored)
+    takes its pool children with it. Restartable; its log is kept for the failure report."""
+
+    def __init__(self, role: str, env: dict, workdir: Path, *args: str):
+        self.role, self.workdir, self.args = role, workdir, args
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.process: subprocess.Popen | None = None
+        self.log = workdir / f"celery-{role}-{len(list(workdir.glob('celery-*.log')))}.log"
+        self.log.touch()
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        argv = [str(Path(sys.executable).with_name("celery")), "-A", "voight", self.role,
+                "--loglevel=INFO", *self.args]
+        if self.role == "worker":
+            argv += ["--without-gossip", "--without-mingle", "--without-heartbeat",
+                     "-n", f"faults{self.starts}@%h"]
+        if self.role == "beat" or "-B" in self.args:
+            # A fresh schedule file per start: a killed beat may leave its file half-written.
+            argv += ["-s", str(self.workdir / f"beat-schedule-{self.role}-{self.starts}")]
+        with self.log.open("a") as log:
+            log.write(f"\n===== start {self.starts}\n")
+            log.flush()
+            self.process = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _signal(self, sig: int, wait: float) -> bool:
+        if not self.alive:
+            return True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(wait)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def stop(self) -> None:
+        """Warm shutdown; killed if it does not exit in 15 s."""
+        if not self._signal(signal.SIGTERM, 15):
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as the OOM killer or a lost host would."""
+        self._signal(signal.SIGKILL, 10)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # any orphan left in the group
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text()[-chars:] if self.log.exists() else ""

@@ -21,13 +21,14 @@ class Endpoint:
     repeats), and keeps every body it received."""
 
     def __init__(self, *statuses: int, delay: float = 0.0):
-        self.statuses, self.delay, self.bodies = list(statuses), delay, []
+        self.statuses, self.delay, self.bodies, self.keys = list(statuses), delay, [], []
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 endpoint.bodies.append((self.headers["Content-Type"], json.loads(body)))
+                endpoint.keys.append(self.headers["Idempotency-Key"])
                 time.sleep(endpoint.delay)
                 status = endpoint.statuses.pop(0) if len(endpoint.statuses) > 1 else (
                     endpoint.statuses[0]
@@ -88,6 +89,8 @@ def test_a_failed_delivery_is_retried_until_it_lands(endpoint, signal):
     content_type, body = hook.bodies[-1]
     assert content_type == "application/json"
     assert body["type"] == "signal.fired"
+    # Every attempt carries the same key, so a receiver can drop a repeated delivery.
+    assert hook.keys == [f"voight-signal-{fired.pk}"] * 2
     assert body["signal"]["message"] == "session cost $7.25 over $5.00"
     assert body["rule"]["kind"] == "session_cost"
     assert body["session"]["id"] == str(fired.session_id)
