@@ -48,6 +48,11 @@ def cap_payload(payload: dict[str, Any]) -> dict[str, Any]:
     field_cap = settings.VOIGHT_MAX_FIELD_CHARS
     event_cap = settings.VOIGHT_MAX_EVENT_BYTES
     truncated: list[str] = []
+    size = len(json.dumps(payload, ensure_ascii=False).encode())
+    if size <= field_cap and size <= event_cap:
+        # Almost every event: no string can be longer than the whole payload, so nothing
+        # needs a cap and the walk over every string is skipped.
+        return payload
     strings = _strings(payload, ())
     for length, path in strings:
         if length > field_cap:

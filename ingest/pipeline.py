@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
 from ingest import capping, keys, privacy, rollups, sql, stitching
 from ingest.adapters import claude_code
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
+from ingest.status_refresh import sessions_status_refresh_locked
 from sessions import alerts, broadcast
 from sessions.models import Agent, Session
-from sessions.status import TIME_ENDS, sessions_refresh_status
+from sessions.status import TIME_ENDS
 from traces.models import Event, ToolCall, Trace
 from voight.models import Team
 
@@ -127,10 +128,38 @@ def _learn_session_agents(valid, ctx: IngestContext) -> None:
         if ctx.key_agent is None and not e.agent_slug and not ctx.agent_hint
     }
     if anonymous:
-        ctx.session_agents = dict(
-            Session.objects.filter(team=ctx.team, external_id__in=anonymous)
-            .order_by("started_at").values_list("external_id", "agent__slug")
-        )
+        values = [ctx.team.pk, *sql.padded(sorted(anonymous))]
+        rows = sql.compiled_rows("pipeline.session_agents", _session_agents_query, values)
+        ctx.session_agents = dict(rows if rows is not None else _session_agents_query(values))
+
+
+# The hook path's fixed queries are compiled once per shape (`sql.compiled`): building them
+# through the ORM on every request cost more Python time than running them.
+
+def _session_agents_query(values: list):
+    team_pk, *external_ids = values
+    return (
+        Session.objects.filter(team_id=team_pk, external_id__in=external_ids)
+        .order_by("started_at").values_list("external_id", "agent__slug")
+    )
+
+
+def _agents_query(values: list):
+    team_pk, *slugs = values
+    return Agent.objects.filter(team_id=team_pk, slug__in=slugs)
+
+
+def _agents(team_pk: int, slugs) -> list[Agent]:
+    values = [team_pk, *sql.padded(sorted(slugs))]
+    cached = sql.compiled("pipeline.agents", _agents_query, values)
+    return list(Agent.objects.raw(*cached) if cached else _agents_query(values))
+
+
+def _locked_sessions_query(values: list):
+    condition = Q()
+    for agent_pk, external in zip(values[::2], values[1::2], strict=True):
+        condition |= Q(agent_id=agent_pk, external_id=external)
+    return Session.objects.select_for_update().filter(condition).order_by("pk")
 
 
 def _agent_kind(event: CanonicalEvent) -> str:
@@ -168,7 +197,7 @@ def events_ingest(
         touched = list({s.pk for s in sessions.values()})
         outcome.session_ids = touched
         if touched:
-            sessions_refresh_status(touched, ctx.now)
+            sessions_status_refresh_locked(touched, ctx.now)
             alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
                                           agents=agents.values())
             broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
@@ -176,9 +205,10 @@ def events_ingest(
 
 
 def _with_pause_state(outcome: IngestResult, ctx: IngestContext, agents: list[Agent]):
-    paused = [a for a in agents if a.paused_at] or (
-        [ctx.key_agent] if ctx.key_agent is not None and ctx.key_agent.paused_at else []
-    )
+    if not agents and ctx.key_agent is not None:
+        # The key (and its agent) may come from the key cache: read the pause state fresh.
+        agents = list(Agent.objects.filter(pk=ctx.key_agent.pk).only("paused_at", "paused_reason"))
+    paused = [a for a in agents if a.paused_at]
     if paused:
         outcome.agent_paused = True
         outcome.paused_reason = paused[0].paused_reason or "agent paused"
@@ -191,7 +221,7 @@ def _resolve_agents(valid, ctx: IngestContext, results) -> dict[str, Agent]:
         wanted.setdefault(_agent_slug(event, ctx), event)
     team = ctx.team
     # Almost every batch names agents that exist: read first, insert only what is missing.
-    agents = {a.slug: a for a in Agent.objects.filter(team=team, slug__in=list(wanted))}
+    agents = {a.slug: a for a in _agents(team.pk, wanted)}
     missing = [slug for slug in wanted if slug not in agents]
     if missing and team.auto_create_agents:
         sql.insert_ignore(Agent, [
@@ -199,7 +229,7 @@ def _resolve_agents(valid, ctx: IngestContext, results) -> dict[str, Agent]:
              "paused_reason": "", "created_at": ctx.now}
             for slug in missing
         ], ["team", "slug"], ["id"])
-        agents.update({a.slug: a for a in Agent.objects.filter(team=team, slug__in=missing)})
+        agents.update({a.slug: a for a in _agents(team.pk, missing)})
     for index, event in valid:
         if _agent_slug(event, ctx) not in agents:
             results[index].status = "error"
@@ -224,10 +254,14 @@ def _resolve_agents(valid, ctx: IngestContext, results) -> dict[str, Agent]:
 
 
 def _agents_seen(seen: dict) -> None:
-    for agent_pk, ts in sorted(seen.items()):
-        Agent.objects.filter(pk=agent_pk).filter(
-            Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=ts)
-        ).update(last_seen_at=ts)
+    # One statement for all of a batch's agents (it was one per agent).
+    condition = Q()
+    for agent_pk, ts in seen.items():
+        condition |= Q(pk=agent_pk) & (Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=ts))
+    Agent.objects.filter(condition).update(last_seen_at=Case(
+        *[When(pk=agent_pk, then=Value(ts)) for agent_pk, ts in sorted(seen.items())],
+        default=F("last_seen_at"),
+    ))
 
 
 def _session_source(event: CanonicalEvent) -> str:
@@ -251,10 +285,9 @@ def _resolve_sessions(valid, ctx: IngestContext, agents) -> dict[tuple, Session]
         for (agent_pk, external), event in first.items()
     ]
     sql.insert_ignore(Session, rows, ["agent", "external_id"], ["id"])
-    condition = Q()
-    for agent_pk, external in first:
-        condition |= Q(agent_id=agent_pk, external_id=external)
-    locked = Session.objects.select_for_update().filter(condition).order_by("pk")
+    values = [v for pair in sql.padded(sorted(first)) for v in pair]
+    cached = sql.compiled("pipeline.locked_sessions", _locked_sessions_query, values)
+    locked = Session.objects.raw(*cached) if cached else _locked_sessions_query(values)
     return {(s.agent_id, s.external_id): s for s in locked}
 
 
@@ -331,6 +364,10 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
     rollups.traces_recompute(
         touched_traces,
         _detailed_traces(new, created_traces | restitched | following, wakeup_sessions),
+        # The locked sessions' distinct_tools are current (this batch's tools included).
+        sessions_without_wakeups={
+            pk for pk, s in locked.items() if rollups.WAKEUP_TOOL not in s.distinct_tools
+        },
     )
     return new
 

@@ -9,10 +9,12 @@ one answer, small enough to aggregate in one grouped query per batch.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -23,11 +25,12 @@ from django.db.models import (
     Min,
     OuterRef,
     Q,
+    Subquery,
     Sum,
     Value,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 
 from ingest import sql
 from ingest.pricing import request_cost
@@ -66,9 +69,7 @@ def merge_tool_calls(new_events) -> dict:
     new_calls: dict = defaultdict(int)
     for (session_pk,) in inserted:
         new_calls[_pk(session_pk)] += 1
-    calls = ToolCall.objects.filter(
-        session_id__in={s for s, _ in by_key}, key__in={k for _, k in by_key}
-    )
+    calls = _tool_calls(sorted({s for s, _ in by_key}), sorted({k for _, k in by_key}))
     changed = []
     for call in calls:
         items = by_key.get((call.session_id, call.key))
@@ -81,6 +82,18 @@ def merge_tool_calls(new_events) -> dict:
         changed, ["tool_name", "file_path", "started_at", "ended_at", "duration_ms", "outcome"]
     )
     return new_calls
+
+
+def _tool_calls(session_pks: list, keys: list):
+    """The ToolCall rows of these sessions and keys (compiled once per shape)."""
+    session_pks, keys = sql.padded(session_pks), sql.padded(keys)
+    sessions = len(session_pks)
+
+    def build(values: list):
+        return ToolCall.objects.filter(session_id__in=values[:sessions], key__in=values[sessions:])
+
+    cached = sql.compiled(f"rollups.tool_calls.{sessions}", build, [*session_pks, *keys])
+    return ToolCall.objects.raw(*cached) if cached else build([*session_pks, *keys])
 
 
 def _pk(value):
@@ -201,7 +214,8 @@ def _tool_key_expr():
     )
 
 
-def traces_recompute(trace_pks: set[int], details: set[int] | None = None) -> None:
+def traces_recompute(trace_pks: set[int], details: set[int] | None = None,
+                     sessions_without_wakeups: frozenset | set = frozenset()) -> None:
     """Recompute the rollups of these traces from their events.
 
     Counts, times, status and kind come from one grouped query and are always recomputed.
@@ -209,28 +223,15 @@ def traces_recompute(trace_pks: set[int], details: set[int] | None = None) -> No
     texts, files, usage sums and the wakeup match depend only on prompt/Stop, file, usage and
     ScheduleWakeup events and on trace boundaries, so a batch that brought none of those to a
     trace leaves them exactly as they are — the caller decides (see `ingest.pipeline`).
+    `sessions_without_wakeups`: sessions known to hold no ScheduleWakeup call (their
+    `distinct_tools` lacks it), whose prompts need no wakeup match — that lookup walks the
+    session's events back from the prompt, two queries per trace.
     """
     if not trace_pks:
         return
-    traces = {
-        t.pk: t for t in Trace.objects.filter(pk__in=trace_pks).annotate(
-            superseded=Exists(Trace.objects.filter(
-                session_id=OuterRef("session_id"), started_at__gt=OuterRef("started_at")
-            ))
-        )
-    }
-    aggregates = {
-        row["trace_id"]: row for row in Event.objects.filter(trace_id__in=traces)
-        .values("trace_id").annotate(
-            n=Count("id"),
-            errors=Count("id", filter=Q(outcome=Outcome.FAILED)),
-            tools=Count(_tool_key_expr(), distinct=True),
-            first=Min("ts"), last=Max("ts"),
-            prompt_at=Min("ts", filter=Q(type=EventType.USER_PROMPT)),
-            stop_at=Max("ts", filter=Q(type__in=[EventType.STOP, EventType.STOP_FAILURE])),
-            failed_stops=Count("id", filter=Q(type=EventType.STOP_FAILURE)),
-        )
-    }
+    pks = sql.padded(sorted(trace_pks))
+    traces = {t.pk: t for t in _traces_with_superseded(pks)}
+    aggregates = {row["trace_id"]: row for row in _trace_aggregates(sql.padded(sorted(traces)))}
     detailed = set(traces) if details is None else set(traces) & set(details)
     # A trace whose start moves shifts its session's boundaries (which prompt a wakeup
     # follows): the session's touched traces then get everything recomputed.
@@ -308,7 +309,8 @@ def traces_recompute(trace_pks: set[int], details: set[int] | None = None) -> No
         trace.project_path = text.get("cwd", trace.project_path)
         source, wakeup = text.get("prompt_source"), text.get("wakeup")
         if not source and agg["prompt_at"]:
-            wakeup = _matching_wakeup(trace, agg["prompt_at"])
+            wakeup = (None if trace.session_id in sessions_without_wakeups
+                      else _matching_wakeup(trace, agg["prompt_at"]))
             source = Trace.PromptSource.SYSTEM if wakeup else Trace.PromptSource.USER
         trace.prompt_source = source or Trace.PromptSource.USER
         trace.wakeup = wakeup
@@ -318,6 +320,48 @@ def traces_recompute(trace_pks: set[int], details: set[int] | None = None) -> No
         "privacy_level", "response_text", "kind", "git_branch", "git_sha", "project_path",
         "prompt_source", "wakeup",
     ])
+
+
+def _traces_query(pks: list):
+    return Trace.objects.filter(pk__in=pks).annotate(
+        superseded=Exists(Trace.objects.filter(
+            session_id=OuterRef("session_id"), started_at__gt=OuterRef("started_at")
+        ))
+    )
+
+
+def _aggregates_query(pks: list):
+    return Event.objects.filter(trace_id__in=pks).values("trace_id").annotate(
+        n=Count("id"),
+        errors=Count("id", filter=Q(outcome=Outcome.FAILED)),
+        tools=Count(_tool_key_expr(), distinct=True),
+        first=Min("ts"), last=Max("ts"),
+        prompt_at=Min("ts", filter=Q(type=EventType.USER_PROMPT)),
+        stop_at=Max("ts", filter=Q(type__in=[EventType.STOP, EventType.STOP_FAILURE])),
+        failed_stops=Count("id", filter=Q(type=EventType.STOP_FAILURE)),
+    ).order_by()
+
+
+# These two queries run on every ingest; compiled once (see `sql.compiled`), they no longer
+# cost more Python time than the database spends running them.
+
+def _traces_with_superseded(pks: list) -> list:
+    cached = sql.compiled("traces_recompute.traces", _traces_query, pks)
+    if cached is None:
+        return list(_traces_query(pks))
+    return list(Trace.objects.raw(*cached))
+
+
+def _trace_aggregates(pks: list) -> list[dict]:
+    if not pks:
+        return []
+    cached = sql.compiled("traces_recompute.aggregates", _aggregates_query, pks)
+    if cached is None:
+        return list(_aggregates_query(pks))
+    with connection.cursor() as cursor:
+        cursor.execute(*cached)
+        names = [column.name for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _trace_texts(traces: dict) -> dict:
@@ -366,17 +410,13 @@ def wakeup_due(payload: dict, ts):
 def _matching_wakeup(trace: Trace, prompt_at):
     """SPEC 4.3: a prompt that follows a pending ScheduleWakeup of the same session, when the
     delay matches within a tolerance, was sent by the system, not the user."""
-    previous_prompt = (
-        Trace.objects.filter(session_id=trace.session_id, started_at__lt=prompt_at)
-        .exclude(pk=trace.pk).aggregate(at=Max("started_at"))["at"]
-    )
-    wakeups = Event.objects.filter(
-        session_id=trace.session_id, tool_name=WAKEUP_TOOL,
-        type__in=[EventType.PRE_TOOL_USE, EventType.POST_TOOL_USE], ts__lt=prompt_at,
-    )
-    if previous_prompt:
-        wakeups = wakeups.filter(ts__gte=previous_prompt)
-    for ts, payload in wakeups.order_by("-ts").values_list("ts", "payload")[:4]:
+    values = [trace.session_id, trace.pk, prompt_at]
+    rows = sql.compiled_rows("rollups.wakeups", _wakeups_query, values)
+    if rows is None:
+        rows = list(_wakeups_query(values))
+    for ts, payload in rows:
+        if isinstance(payload, str):  # a raw cursor returns jsonb as text under Django
+            payload = json.loads(payload)
         due = wakeup_due(payload, ts)
         if due is None:
             continue
@@ -385,6 +425,25 @@ def _matching_wakeup(trace: Trace, prompt_at):
         if abs((prompt_at - at).total_seconds()) <= tolerance:
             return info
     return None
+
+
+# Before any stored time: "no earlier prompt" bounds nothing.
+_NO_PROMPT = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _wakeups_query(values: list):
+    """The latest ScheduleWakeup calls of a session before a prompt and after the prompt
+    before it (one statement; it was two, the previous prompt read on its own)."""
+    session_pk, trace_pk, prompt_at = values
+    previous_prompt = (
+        Trace.objects.filter(session_id=session_pk, started_at__lt=prompt_at)
+        .exclude(pk=trace_pk).order_by("-started_at").values("started_at")[:1]
+    )
+    return Event.objects.filter(
+        session_id=session_pk, tool_name=WAKEUP_TOOL,
+        type__in=[EventType.PRE_TOOL_USE, EventType.POST_TOOL_USE], ts__lt=prompt_at,
+        ts__gte=Coalesce(Subquery(previous_prompt), Value(_NO_PROMPT)),
+    ).order_by("-ts").values_list("ts", "payload")[:4]
 
 
 def next_trace_after(session_pk, ts) -> int | None:

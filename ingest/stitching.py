@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import Case, DateTimeField, OuterRef, Q, Subquery, Value, When
 
 from ingest import keys, sql
 from ingest.schema import EventType
@@ -71,14 +71,14 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
         ))
     created = {pk for (pk,) in sql.insert_ignore(Trace, rows, ["team", "trace_id"], ["id"])}
     found = {
-        t.trace_id: t for t in Trace.objects.filter(team_id=team_id, trace_id__in=list(by_trace_id))
-        .only("id", "trace_id", "session_id")
-    }
+        trace_id: (pk, session_pk)
+        for pk, trace_id, session_pk in _rows(_traces_by_id, [team_id, *sql.padded(sorted(by_trace_id))])
+    } if by_trace_id else {}
     for trace_id, items in by_trace_id.items():
-        trace = found[trace_id]
+        trace_pk, session_pk = found[trace_id]
         for item in items:
-            if trace.session_id == item.session.pk:
-                item.trace_pk = trace.pk
+            if session_pk == item.session.pk:
+                item.trace_pk = trace_pk
             else:
                 # A trace id already used by another session of this team: never merge two
                 # sessions' work; fall back to time-based stitching.
@@ -87,10 +87,12 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
     if by_prompt:
         session_ids = {session_pk for session_pk, _ in by_prompt}
         prompt_ids = {prompt_id for _, prompt_id in by_prompt}
+        sessions_in = sql.padded(sorted(session_ids))
+        lookup = [*sessions_in, *sql.padded(sorted(prompt_ids))]
+        by_prompt_query = _traces_by_prompt(len(sessions_in))
         existing = {
-            (t.session_id, t.prompt_id): t.pk
-            for t in Trace.objects.filter(session_id__in=session_ids, prompt_id__in=prompt_ids)
-            .only("id", "session_id", "prompt_id")
+            (session_pk, prompt_id): pk
+            for pk, session_pk, prompt_id in _rows(by_prompt_query, lookup)
         }
         missing = []
         for (session_pk, prompt_id), items in by_prompt.items():
@@ -106,9 +108,8 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
             for (pk,) in sql.insert_ignore(Trace, missing, ["team", "trace_id"], ["id"]):
                 created.add(pk)
             existing.update({
-                (t.session_id, t.prompt_id): t.pk
-                for t in Trace.objects.filter(session_id__in=session_ids, prompt_id__in=prompt_ids)
-                .only("id", "session_id", "prompt_id")
+                (session_pk, prompt_id): pk
+                for pk, session_pk, prompt_id in _rows(by_prompt_query, lookup)
             })
         for key, items in by_prompt.items():
             for item in items:
@@ -116,29 +117,65 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
     return created
 
 
+def _traces_by_id(values: list):
+    team_id, *trace_ids = values
+    return Trace.objects.filter(team_id=team_id, trace_id__in=trace_ids).values_list(
+        "id", "trace_id", "session_id"
+    )
+
+
+def _traces_by_prompt(sessions: int):
+    def build(values: list):
+        session_ids, prompt_ids = values[:sessions], values[sessions:]
+        return Trace.objects.filter(
+            session_id__in=session_ids, prompt_id__in=prompt_ids
+        ).values_list("id", "session_id", "prompt_id")
+
+    build.cache_name = f"stitching.traces_by_prompt.{sessions}"
+    return build
+
+
+def _rows(build, values: list) -> list[tuple]:
+    """`build(values)`'s rows, compiled once per shape on the hot path (`sql.compiled`)."""
+    name = getattr(build, "cache_name", f"stitching.{build.__name__}")
+    rows = sql.compiled_rows(name, build, values)
+    return rows if rows is not None else list(build(values))
+
+
 def restitch_inferred(session_pks: set, since: dict) -> set[int]:
     """Point every time-inferred event of these sessions at or after `since[session]` to the
-    trace open at its ts. Returns the traces whose membership may have changed."""
+    trace open at its ts. Returns the traces whose membership may have changed.
+
+    A constant number of statements for any number of sessions (it was four per session):
+    each reads or writes every session at once, each session with its own lower bound.
+    """
+    if not session_pks:
+        return set()
     touched: set[int] = set()
+    after = Q()
+    inferred_since = Q()
     for session_pk in session_pks:
-        lower = since[session_pk]
-        # The trace open just before `lower` may lose events (or end, interrupted), so it is
-        # touched too.
-        before = (
-            Trace.objects.filter(session_id=session_pk, started_at__lt=lower)
-            .order_by("-started_at").values_list("id", flat=True).first()
-        )
-        if before:
-            touched.add(before)
-        touched.update(
-            Trace.objects.filter(session_id=session_pk, started_at__gte=lower)
-            .values_list("id", flat=True)
-        )
-        inferred = Event.objects.filter(session_id=session_pk, trace_inferred=True, ts__gte=lower)
-        touched.update(t for t in inferred.values_list("trace_id", flat=True).distinct() if t)
-        open_trace = (
-            Trace.objects.filter(session_id=session_pk, started_at__lte=OuterRef("ts"))
-            .order_by("-started_at", "-id").values("id")[:1]
-        )
-        inferred.update(trace_id=Subquery(open_trace))
+        after |= Q(session_id=session_pk, started_at__gte=since[session_pk])
+        inferred_since |= Q(session_id=session_pk, ts__gte=since[session_pk])
+    # The trace open just before each lower bound may lose events (or end, interrupted), so
+    # it is touched too.
+    bound = Case(*[When(pk=pk, then=Value(since[pk])) for pk in session_pks],
+                 output_field=DateTimeField())
+    touched.update(
+        pk for pk in Session.objects.filter(pk__in=session_pks).annotate(bound=bound)
+        .annotate(before=Subquery(
+            Trace.objects.filter(session_id=OuterRef("pk"), started_at__lt=OuterRef("bound"))
+            .order_by("-started_at").values("id")[:1]
+        )).values_list("before", flat=True) if pk
+    )
+    touched.update(Trace.objects.filter(after).values_list("id", flat=True))
+    inferred = Event.objects.filter(inferred_since, trace_inferred=True)
+    touched.update(
+        t for t in inferred.order_by().values_list("trace_id", flat=True).distinct() if t
+    )
+    open_trace = (
+        Trace.objects.filter(session_id=OuterRef("session_id"), started_at__lte=OuterRef("ts"))
+        .order_by("-started_at", "-id").values("id")[:1]
+    )
+    inferred.update(trace_id=Subquery(open_trace))
     return touched
