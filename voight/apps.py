@@ -8,4 +8,4 @@ class VoightConfig(AppConfig):
     def ready(self):
         # Make the configured Celery app current here rather than in voight/__init__.py,
         # which stays import-free so the hook client starts fast.
-        from voight import celery  # noqa: F401
+        from voight import celery, checks  # noqa: F401
