@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from traces.models import Event, Trace
 
-ENDPOINTS = ["/v1/ingest", "/v1/hooks/claude-code", "/v1/hooks/cursor", "/v1/sessions"]
+ENDPOINTS = ["/v1/ingest", "/v1/hooks/claude-code", "/v1/hooks/cursor", "/v1/sessions",
+             "/v1/otlp/v1/logs", "/v1/otlp/v1/traces", "/v1/otlp/v1/metrics"]
 
 HOSTILE_STRINGS = [
     "'; DROP TABLE traces_event; --",
@@ -75,6 +76,46 @@ def test_hostile_text_is_stored_byte_exact(api, text):
     assert event.payload["prompt"] == text
     assert event.session.external_id == f"s-{text}"[:200]
     assert Trace.objects.get().prompt == text
+
+
+@pytest.mark.django_db
+def test_hostile_text_in_every_field_is_stored_exact_and_rendered_escaped(api, team):
+    """Every text field a page shows (agent, session id, goal, tool, model, message, file
+    path) gets every hostile string; the session page shows them as text, never as markup."""
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    from sessions.models import Session
+    from tests import factories
+
+    events = []
+    for n, text in enumerate(HOSTILE_STRINGS):
+        opened = api.post("/v1/sessions", {"session_id": f"hs{n}", "agent_id": f"a{n}",
+                                           "goal": text, "variant": text[:200]})
+        assert opened.status_code in (200, 201), opened.content
+        events += [
+            {"id": f"p{n}", "type": "user_prompt", "session_id": f"hs{n}", "agent_id": f"a{n}",
+             "prompt": text, "model": text[:100]},
+            {"id": f"t{n}", "type": "post_tool_use", "session_id": f"hs{n}", "agent_id": f"a{n}",
+             "tool_name": text, "file_path": text, "outcome": "failed",
+             "payload": {"message": text, "tool_input": {"command": text}}},
+        ]
+    response = api.post("/v1/ingest", events)
+    assert response.status_code == 207
+    assert all(r["status"] == "created" for r in response.json()["results"]), response.json()
+    viewer = factories.MembershipFactory(team=team).user
+    browser = Client()
+    browser.force_login(viewer)
+    for n, text in enumerate(HOSTILE_STRINGS):
+        session = Session.objects.get(external_id=f"hs{n}")
+        assert session.goal == text
+        tool = Event.objects.get(session=session, type="post_tool_use")
+        assert (tool.tool_name, tool.payload["tool_input"]["command"]) == (text[:200], text)
+        page = browser.get(f"/dashboard/sessions/{session.pk}?reveal=1").content.decode()
+        assert "<script>alert(1)" not in page and "<img src=x" not in page
+        assert django_settings.SECRET_KEY not in page  # shown as text, never evaluated
+    listing = browser.get("/dashboard/sessions?since=all").content.decode()
+    assert "<script>alert(1)" not in listing and "&lt;script&gt;alert(1)" in listing
 
 
 def test_duplicate_ids_with_different_bodies_keep_the_first(api):
