@@ -14,46 +14,73 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
-from rest_framework import renderers, serializers
+from django.utils import timezone
+from rest_framework import renderers
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_ZERO = timedelta(0)
+_UTC_OUTPUT = settings.TIME_ZONE == "UTC"
 CHUNK_SIZE = 2000
 FLUSH_EVERY = 500
-
-_datetime_field = serializers.DateTimeField()
 
 
 def neutralise(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
+def _time(value: datetime) -> str:
+    """DRF's DateTimeField.to_representation, without its per-call overhead: times come
+    from the database in UTC, the zone DRF writes them in (TIME_ZONE)."""
+    text = (value if value.utcoffset() == _ZERO and _UTC_OUTPUT else
+            value.astimezone(timezone.get_default_timezone())).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _joined(value) -> str:
+    return neutralise(";".join(str(item) for item in value))
+
+
+def _json(value: dict) -> str:
+    return neutralise(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def _other(value) -> str:
+    return neutralise(str(value))
+
+
+# One converter per Python type, so a column pays one dict lookup per cell, not a chain of
+# isinstance checks. int is written by csv.writer itself; None becomes an empty cell there.
+CONVERTERS: dict[type, Callable[[Any], Any]] = {
+    bool: lambda value: "true" if value else "false",
+    int: lambda value: value,
+    datetime: _time,
+    Decimal: lambda value: repr(float(value)),
+    float: lambda value: repr(float(value)),
+    UUID: str,
+    str: neutralise,
+    list: _joined,
+    tuple: _joined,
+    dict: _json,
+}
+
+
+def converter(value: Any) -> Callable[[Any], Any]:
+    return CONVERTERS.get(type(value)) or next(
+        (convert for kind, convert in CONVERTERS.items() if isinstance(value, kind)), _other)
+
+
 def cell(value: Any) -> str:
     """One CSV cell, written as the JSON list writes the same value."""
     if value is None:
         return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return _datetime_field.to_representation(value)
-    if isinstance(value, Decimal | float):
-        return repr(float(value))
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, list | tuple):
-        text = ";".join(str(item) for item in value)
-    elif isinstance(value, dict):
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    else:
-        text = str(value)
-    return neutralise(text)
+    return str(converter(value)(value))
 
 
 @dataclass(frozen=True)
@@ -79,29 +106,54 @@ class CsvSpec:
         return ", ".join(self.header)
 
 
-def queryset_rows(queryset, spec: CsvSpec, chunk_size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+def _dispatch(value: Any) -> Any:
+    return (CONVERTERS.get(type(value)) or converter(value))(value)
+
+
+def _after(pre: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def convert(value):
+        value = pre(value)
+        return None if value is None else _dispatch(value)
+    return convert
+
+
+def queryset_rows(queryset, spec: CsvSpec, chunk_size: int = CHUNK_SIZE) -> Iterator[list]:
+    """Rows of cells. A column holds one type, so its converter is chosen from its first
+    non-empty value and then called directly; None stays None (csv writes it empty)."""
     annotations = spec.annotations()
     if annotations:
         queryset = queryset.annotate(**annotations)
-    converters = [column.convert for column in spec.columns]
+    converters = [_after(c.convert) if c.convert else _dispatch for c in spec.columns]
+    unresolved = [i for i, column in enumerate(spec.columns) if column.convert is None]
+    # A column's own convert sees None too (a null paused_at is a "false" paused).
+    preconverted = [i for i, column in enumerate(spec.columns) if column.convert is not None]
     values = queryset.values_list(*[column.lookup for column in spec.columns])
     for row in values.iterator(chunk_size=chunk_size):
-        yield [
-            cell(convert(value) if convert else value)
-            for value, convert in zip(row, converters, strict=True)
-        ]
+        if unresolved:
+            for i in [i for i in unresolved if row[i] is not None]:
+                converters[i] = converter(row[i])
+                unresolved.remove(i)
+        cells = [None if value is None else convert(value)
+                 for value, convert in zip(row, converters, strict=True)]
+        for i in preconverted:
+            cells[i] = converters[i](row[i])
+        yield cells
 
 
-def lines(header: list[str], rows: Iterable[list[str]]) -> Iterator[str]:
+def lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    for count, row in enumerate(rows, start=1):
-        writer.writerow(row)
-        if count % FLUSH_EVERY == 0:
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == FLUSH_EVERY:
+            writer.writerows(batch)
+            batch.clear()
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate(0)
+    writer.writerows(batch)
     yield buffer.getvalue()
 
 
