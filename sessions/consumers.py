@@ -30,12 +30,46 @@ from traces.filters import TraceFilter
 from traces.models import Event, Trace
 from voight.web import lists, presenters
 
-# Long enough to merge a busy agent's back-to-back batches, short enough to feel live.
-FLUSH_DELAY = 0.25
+# Long enough to merge a busy agent's back-to-back batches (at most ten messages a second
+# per tab), short enough to keep ingest → screen under 250 ms.
+FLUSH_DELAY = 0.1
 MAX_PENDING = 2000
 MAX_ROWS = 50
 MAX_EVENTS = 200
 PAGES = ("sessions", "session", "traces", "trace")
+
+# Renders in progress in this process, by everything that decides their result: the
+# connections of one user on one page receive the same broadcasts at the same moment, so a
+# hundred tabs cost one render per window, not a hundred (renders share one DB thread).
+_renders: dict[tuple, asyncio.Future] = {}
+
+
+def _render_key(user, subscription, sessions, traces, overflow) -> tuple:
+    page = subscription and (subscription["page"], subscription["query"].urlencode(),
+                             subscription["id"], subscription["after"])
+    return user.pk, page, frozenset(sessions), frozenset(traces), overflow
+
+
+async def render_shared(user, subscription, sessions, traces, overflow):
+    """`render_update`, computed once for identical requests in flight; moves the caller's
+    `after` (last event shown) as the render moved it."""
+    key = _render_key(user, subscription, sessions, traces, overflow)
+    task = _renders.get(key)
+    if task is None:
+        own = dict(subscription) if subscription else None
+
+        async def render():
+            result = await database_sync_to_async(render_update)(
+                user, own, sessions, traces, overflow)
+            return result, own["after"] if own else None
+
+        task = _renders[key] = asyncio.ensure_future(render())
+        task.add_done_callback(lambda _: _renders.pop(key, None))
+    # Shielded: a connection closing mid-render must not cancel the others' render.
+    (team_ids, payload), after = await asyncio.shield(task)
+    if subscription is not None:
+        subscription["after"] = after
+    return team_ids, payload
 
 
 def parse_subscription(content) -> dict | None:
@@ -249,7 +283,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 sessions, traces, overflow = self.pending_sessions, self.pending_traces, \
                     self.overflow
                 self.pending_sessions, self.pending_traces, self.overflow = set(), set(), False
-                team_ids, payload = await database_sync_to_async(render_update)(
+                team_ids, payload = await render_shared(
                     self.user, self.subscription, sessions, traces, overflow
                 )
                 for team_id in set(self.team_ids) - set(team_ids):

@@ -130,6 +130,30 @@ async def test_a_burst_is_coalesced_into_one_message(member, team):
     await communicator.disconnect()
 
 
+async def test_tabs_of_one_user_on_one_page_share_one_render(member, team, monkeypatch):
+    from sessions import consumers
+
+    renders = []
+    real = consumers.render_update
+
+    def counting(*args, **kwargs):
+        renders.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(consumers, "render_update", counting)
+    agent = await database_sync_to_async(factories.AgentFactory)(team=team)
+    session = await database_sync_to_async(make_session)(agent)
+    tabs = [await connected(member) for _ in range(5)]
+    for tab in tabs:
+        await subscribe(tab, page="sessions", query="")
+    await group_send(team.pk, [session.pk])
+    messages = [await tab.receive_json_from(timeout=2) for tab in tabs]
+    assert all(m == messages[0] for m in messages) and len(messages[0]["rows"]) == 1
+    assert len(renders) == 1
+    for tab in tabs:
+        await tab.disconnect()
+
+
 async def test_new_session_arrives_as_the_pages_own_row(member, member_client, api):
     communicator = await connected(member)
     await subscribe(communicator, page="sessions", query="since=24h")
