@@ -252,7 +252,10 @@ def run(quick: bool) -> dict:
     run_id = uuid.uuid4().hex[:8]
     errors: list[str] = []
 
-    with common.Server("daphne") as ws, common.Server("gunicorn", workers=4) as web:
+    # The websocket server under test, as in the Procfile; BENCH_WS_SERVER=uvicorn compares
+    # (uvicorn must be installed; it measured no better here).
+    ws_kind = os.environ.get("BENCH_WS_SERVER", "daphne")
+    with common.Server(ws_kind, workers=2) as ws, common.Server("gunicorn", workers=4) as web:
         # Reference: the same notices without ingest: sessions created beforehand, then one
         # group_send per tick naming one of them, straight to the channel layer. This is what
         # the websocket server, the consumer's re-read and render, and Redis cost alone.

@@ -17,18 +17,33 @@ CONTENT_FIELDS = frozenset({
     "result", "result_json", "edits", "command", "attachments", "response_text", "responseText",
     "text", "input", "stdout", "stderr", "permission_suggestions", "questions", "answers",
     "body", "exception", "traceback", "session_title", "title", "summary", "reason_text",
+    "tool_output", "tool_result", "response", "reasoning", "thinking", "messages", "arguments",
+    "args", "query", "diff", "patch", "old_string", "new_string", "file_content",
 })
 
 DROPPED_KEY = "_voight_dropped"
 
 
 def strip_content(payload: dict[str, Any]) -> dict[str, Any]:
-    """What a minimal event keeps: names, ids, timings and outcomes only."""
-    kept = {key: value for key, value in payload.items() if key not in CONTENT_FIELDS}
-    dropped = sorted(key for key in payload if key in CONTENT_FIELDS)
+    """What a minimal event keeps: names, ids, timings and outcomes only.
+
+    Content fields go at any depth: a direct event may nest its text (`payload.data.prompt`)
+    where a top-level filter would not look."""
+    dropped: set[str] = set()
+    kept = _without_content(payload, dropped)
     if dropped:
-        kept[DROPPED_KEY] = dropped
+        kept[DROPPED_KEY] = sorted(dropped)
     return kept
+
+
+def _without_content(node: Any, dropped: set[str]) -> Any:
+    if isinstance(node, dict):
+        dropped.update(key for key in node if key in CONTENT_FIELDS)
+        return {key: _without_content(value, dropped) for key, value in node.items()
+                if key not in CONTENT_FIELDS}
+    if isinstance(node, list):
+        return [_without_content(value, dropped) for value in node]
+    return node
 
 
 def normalise_level(value: Any) -> str:
@@ -36,20 +51,30 @@ def normalise_level(value: Any) -> str:
     return level if level in PrivacyLevel.ALL else PrivacyLevel.STANDARD
 
 
+# Patterns with two groups keep group 1 (the label) and replace the rest of the match; with
+# one group they keep the scheme word (`Bearer`); with none the whole match goes.
 SECRET_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
     re.compile(r"\b(?:sk|pk|rk)-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),  # Stripe
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
     re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"),
+    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"),  # GitLab
+    re.compile(r"\bhf_[A-Za-z0-9]{30,}"),  # Hugging Face
+    re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"),
     re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+"),
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS long-term and temporary key ids
     re.compile(r"\bAIza[0-9A-Za-z_\-]{30,}"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),
     re.compile(r"\bvk_[A-Za-z0-9_\-]{20,}"),
     re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/\-]{16,}=*"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?basic)\s+[A-Za-z0-9+/]{8,}=*"),
+    # The password of a URL's userinfo: postgres://user:<password>@host
+    re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]+:)([^\s/@]+)(?=@)"),
     re.compile(
-        r"(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)"
-        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})"
+        r"(?i)((?:password|passwd|pwd|secret[_-]?key|private[_-]?key|secret|token|api[_-]?key"
+        r"|access[_-]?key|auth)[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})"
     ),
 ]
 SCRUBBED = "[scrubbed]"

@@ -1,11 +1,17 @@
-"""The live websocket: one connection joins the groups of the user's teams, nothing else.
+"""The live websocket: the user's connections hear their teams' changes, nothing else.
 
-The ingest pipeline broadcasts ids only (sessions.broadcast). Each connection collects them
-for FLUSH_DELAY seconds, then re-reads the user's teams (a membership removed a second ago
-stops the data at once), reads the changed rows through that scope and the page's own
-FilterSet, and sends the same partial templates the page rendered - so a burst of a hundred
-ingest batches becomes one message with one rendered row per session, and a browser is
-never sent more than MAX_ROWS rows or MAX_EVENTS events at a time.
+The ingest pipeline broadcasts ids only (sessions.broadcast) to the group `team.<id>`. In
+each server process one TeamFeed per team is the group's only member: it collects the ids
+for FLUSH_DELAY seconds, then for each distinct (user, page subscription) among the
+process's connections of that team it re-reads the user's teams (a membership removed a
+second ago stops the data at once), reads the changed rows through that scope and the page's
+own FilterSet, renders the same partial templates the page rendered, and sends that one
+message to every such connection. So a burst of a hundred ingest batches becomes one message
+with one rendered row per session, a browser is never sent more than MAX_ROWS rows or
+MAX_EVENTS events at a time, and a hundred tabs on one page cost one Redis message per
+broadcast and one render per window instead of a hundred of each (that fan-out, a Redis
+round trip and a render per connection per broadcast, made delivery take tens of seconds at
+100 clients and 100 events/s).
 
 A page tells the consumer what it shows with one message after connecting:
 `{"action": "subscribe", "page": "sessions"|"session"|"traces"|"trace", "query": "<the
@@ -15,7 +21,10 @@ page's query string>", "id": <session uuid | trace pk>, "after": <last event pk 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import uuid
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -23,7 +32,7 @@ from django.contrib.auth import get_user_model
 from django.http import QueryDict
 from django.template.loader import render_to_string
 
-from sessions.broadcast import team_group
+from sessions.broadcast import MESSAGE_TYPE, team_group
 from sessions.models import Session
 from sessions.selectors import sessions_for, team_ids_for
 from traces.filters import TraceFilter
@@ -37,40 +46,6 @@ MAX_PENDING = 2000
 MAX_ROWS = 50
 MAX_EVENTS = 200
 PAGES = ("sessions", "session", "traces", "trace")
-
-# Renders in progress in this process, by everything that decides their result: the
-# connections of one user on one page receive the same broadcasts at the same moment, so a
-# hundred tabs cost one render per window, not a hundred (renders share one DB thread).
-_renders: dict[tuple, asyncio.Future] = {}
-
-
-def _render_key(user, subscription, sessions, traces, overflow) -> tuple:
-    page = subscription and (subscription["page"], subscription["query"].urlencode(),
-                             subscription["id"], subscription["after"])
-    return user.pk, page, frozenset(sessions), frozenset(traces), overflow
-
-
-async def render_shared(user, subscription, sessions, traces, overflow):
-    """`render_update`, computed once for identical requests in flight; moves the caller's
-    `after` (last event shown) as the render moved it."""
-    key = _render_key(user, subscription, sessions, traces, overflow)
-    task = _renders.get(key)
-    if task is None:
-        own = dict(subscription) if subscription else None
-
-        async def render():
-            result = await database_sync_to_async(render_update)(
-                user, own, sessions, traces, overflow)
-            return result, own["after"] if own else None
-
-        task = _renders[key] = asyncio.ensure_future(render())
-        task.add_done_callback(lambda _: _renders.pop(key, None))
-    # Shielded: a connection closing mid-render must not cancel the others' render.
-    (team_ids, payload), after = await asyncio.shield(task)
-    if subscription is not None:
-        subscription["after"] = after
-    return team_ids, payload
-
 
 def parse_subscription(content) -> dict | None:
     if not isinstance(content, dict) or content.get("action") != "subscribe":
@@ -235,36 +210,42 @@ def _trace_page(subscription, team_ids) -> dict:
     return out
 
 
-class LiveConsumer(AsyncJsonWebsocketConsumer):
-    async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
-        self.user = user
-        self.subscription = None
+def render_key(user, subscription) -> tuple:
+    """Everything a render's result depends on besides the changed ids."""
+    page = subscription and (subscription["page"], subscription["query"].urlencode(),
+                             subscription["id"], subscription["after"])
+    return user.pk, page
+
+
+class TeamFeed:
+    """This process's one member of a team's group, shared by its connections of that team."""
+
+    def __init__(self, layer, team_id: int):
+        self.layer = layer
+        self.team_id = team_id
+        self.consumers: set[LiveConsumer] = set()
         self.pending_sessions: set = set()
         self.pending_traces: set = set()
         self.overflow = False
-        self.flush_task = None
-        self.team_ids = await database_sync_to_async(team_ids_for)(user)
-        for team_id in self.team_ids:
-            await self.channel_layer.group_add(team_group(team_id), self.channel_name)
-        await self.accept()
+        self.channel: str | None = None
+        self.ready = asyncio.get_running_loop().create_future()
+        self.receive_task = asyncio.ensure_future(self._receive())
+        self.flush_task: asyncio.Task | None = None
 
-    async def disconnect(self, code):
-        task = getattr(self, "flush_task", None)
-        if task is not None:
-            task.cancel()
-        for team_id in getattr(self, "team_ids", []):
-            await self.channel_layer.group_discard(team_group(team_id), self.channel_name)
+    async def _receive(self):
+        try:
+            self.channel = await self.layer.new_channel()
+            await self.layer.group_add(team_group(self.team_id), self.channel)
+        except BaseException as exc:
+            self.ready.set_exception(exc)
+            raise
+        self.ready.set_result(None)
+        while True:
+            message = await self.layer.receive(self.channel)
+            if message.get("type") == MESSAGE_TYPE:
+                self.collect(message)
 
-    async def receive_json(self, content, **kwargs):
-        subscription = parse_subscription(content)
-        if subscription is not None:
-            self.subscription = subscription
-
-    async def sessions_changed(self, message):
+    def collect(self, message) -> None:
         sessions = message.get("sessions") or []
         traces = message.get("traces") or []
         if len(self.pending_sessions) + len(self.pending_traces) + len(sessions) + len(traces) \
@@ -283,16 +264,95 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 sessions, traces, overflow = self.pending_sessions, self.pending_traces, \
                     self.overflow
                 self.pending_sessions, self.pending_traces, self.overflow = set(), set(), False
-                team_ids, payload = await render_shared(
-                    self.user, self.subscription, sessions, traces, overflow
-                )
-                for team_id in set(self.team_ids) - set(team_ids):
-                    await self.channel_layer.group_discard(team_group(team_id), self.channel_name)
-                self.team_ids = [t for t in self.team_ids if t in set(team_ids)]
-                if payload:
-                    await self.send_json(payload)
+                await self._deliver(sessions, traces, overflow)
                 # Changes that arrived while rendering wait for the next window.
-                if not (self.pending_sessions or self.pending_traces or self.overflow):
+                if not self.consumers or not (
+                        self.pending_sessions or self.pending_traces or self.overflow):
                     break
         finally:
             self.flush_task = None
+
+    async def _deliver(self, sessions, traces, overflow) -> None:
+        groups: dict[tuple, list[LiveConsumer]] = {}
+        for consumer in list(self.consumers):
+            groups.setdefault(render_key(consumer.user, consumer.subscription), []) \
+                .append(consumer)
+        for members in groups.values():
+            first = members[0]
+            own = dict(first.subscription) if first.subscription else None
+            team_ids, payload = await database_sync_to_async(render_update)(
+                first.user, own, sessions, traces, overflow)
+            text = json.dumps(payload) if payload else None
+            for consumer in members:
+                await consumer.deliver(team_ids, own, text)
+
+    async def stop(self):
+        # The last connection may leave from inside this feed's own flush (its user lost the
+        # team): that task ends by itself once nobody is left, so it is not cancelled here.
+        for task in (self.receive_task, self.flush_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        if self.channel is not None:
+            await self.layer.group_discard(team_group(self.team_id), self.channel)
+
+
+# The feeds of this process by event loop (each test runs its own loop) and team.
+_feeds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+async def join_feed(layer, team_id: int, consumer) -> TeamFeed:
+    feeds = _feeds.setdefault(asyncio.get_running_loop(), {})
+    feed = feeds.get(team_id)
+    if feed is None or feed.layer is not layer:
+        feed = feeds[team_id] = TeamFeed(layer, team_id)
+    feed.consumers.add(consumer)
+    await feed.ready
+    return feed
+
+
+async def leave_feed(team_id: int, consumer) -> None:
+    feeds = _feeds.get(asyncio.get_running_loop(), {})
+    feed = feeds.get(team_id)
+    if feed is None:
+        return
+    feed.consumers.discard(consumer)
+    if not feed.consumers:
+        del feeds[team_id]
+        await feed.stop()
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        self.user = user
+        self.subscription = None
+        self.team_ids = await database_sync_to_async(team_ids_for)(user)
+        for team_id in self.team_ids:
+            await join_feed(self.channel_layer, team_id, self)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for team_id in getattr(self, "team_ids", []):
+            await leave_feed(team_id, self)
+        self.team_ids = []
+
+    async def receive_json(self, content, **kwargs):
+        subscription = parse_subscription(content)
+        if subscription is not None:
+            self.subscription = subscription
+
+    async def deliver(self, team_ids, rendered_subscription, text) -> None:
+        """One feed's render for this connection: leave the teams the user left, move the
+        last event shown, send the message (already JSON, shared by the render's viewers)."""
+        for team_id in set(self.team_ids) - set(team_ids):
+            await leave_feed(team_id, self)
+        self.team_ids = [t for t in self.team_ids if t in set(team_ids)]
+        if self.subscription is not None and rendered_subscription is not None:
+            self.subscription["after"] = rendered_subscription["after"]
+        if text is not None:
+            # A connection closed mid-window: its own disconnect leaves the feed.
+            with contextlib.suppress(Exception):
+                await self.send(text_data=text)

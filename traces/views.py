@@ -3,7 +3,6 @@ CSV export of the list. Reads go through the viewer's teams and the one TraceFil
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.views.generic import TemplateView
 
@@ -12,6 +11,7 @@ from voight.api.csv import stream_queryset
 from voight.web import format as fmt
 from voight.web import lists, presenters
 from voight.web.exports import TRACES_CSV
+from voight.web.paging import CappedPaginator
 from voight.web.scoping import TeamScopedMixin, team_ids, team_scoped
 
 TRACES_PAGE = 30
@@ -26,7 +26,7 @@ class TraceListView(TeamScopedMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         request = self.request
         filterset = lists.trace_filterset(request.GET, self.team_ids)
-        page = Paginator(lists.filtered(filterset), TRACES_PAGE).get_page(
+        page = CappedPaginator(lists.filtered(filterset), TRACES_PAGE).get_page(
             request.GET.get("page") or "1")
         page.object_list = presenters.decorate_traces(page.object_list)
         params = request.GET.copy()

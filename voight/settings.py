@@ -112,14 +112,12 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    # Live notices are fan-out only (nothing needs a per-channel queue), so the pub/sub
+    # layer: one Redis PUBLISH per group message instead of one list push per connection.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": 500}],
-                "capacity": 1000,
-                "expiry": 30,
-            },
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}]},
         }
     }
 else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 from rest_framework import renderers
+
+from voight.api import csv_postgres
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _ZERO = timedelta(0)
@@ -88,6 +91,9 @@ class Column:
     name: str
     lookup: str  # a values_list() lookup, or the name of an annotation in CsvSpec
     convert: Callable[[Any], Any] | None = None
+    # The same conversion in SQL (a column reference in, a CSV cell out) for the PostgreSQL
+    # path (voight.api.csv_postgres); a `convert` without it keeps the Python path.
+    sql: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -157,14 +163,28 @@ def lines(header: list[str], rows: Iterable[list]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def csv_response(header: list[str], rows: Iterable[list[str]], filename: str):
-    response = StreamingHttpResponse(lines(header, rows), content_type="text/csv; charset=utf-8")
+def header_line(header: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(header)
+    return buffer.getvalue()
+
+
+def csv_response(header: list[str], rows: Iterable[list[str]], filename: str,
+                 content: Iterable[str] | None = None):
+    """Streams `lines(header, rows)`, or `content` when it is the CSV text already."""
+    response = StreamingHttpResponse(content if content is not None else lines(header, rows),
+                                     content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "no-store"
     return response
 
 
 def stream_queryset(queryset, spec: CsvSpec):
+    compiled = csv_postgres.compile_export(queryset, spec)
+    if compiled is not None:  # PostgreSQL writes the lines (voight.api.csv_postgres)
+        content = itertools.chain([header_line(spec.header)],
+                                  csv_postgres.fetch_lines(*compiled, chunk_size=CHUNK_SIZE))
+        return csv_response(spec.header, (), spec.filename, content=content)
     return csv_response(spec.header, queryset_rows(queryset, spec), spec.filename)
 
 

@@ -44,6 +44,7 @@ from sessions.services import agent_pause, agent_resume
 from traces.filters import EventFilter, TraceFilter
 from traces.models import Event, Trace
 from traces.services import session_acknowledge
+from voight.api import csv_postgres
 from voight.api import serializers as s
 from voight.api.csv import Column, CSVRenderer, CsvSpec, cell, csv_response, stream_queryset
 from voight.api.filters import FilterBackend
@@ -180,6 +181,12 @@ def _seconds(delta) -> float | None:
     return None if delta is None else max(delta.total_seconds(), 0.0)
 
 
+def _seconds_sql(ref: str) -> str:
+    """`_seconds` in SQL (voight.api.csv_postgres): GREATEST would turn NULL into 0."""
+    seconds = f"greatest(extract(epoch from {ref}), 0)"
+    return f"CASE WHEN {ref} IS NOT NULL THEN {csv_postgres.float_repr(seconds)} END"
+
+
 SESSION_CSV = CsvSpec(
     filename="sessions.csv",
     annotations=lambda: {
@@ -192,7 +199,7 @@ SESSION_CSV = CsvSpec(
         Column("status_reason", "status_reason"), Column("started_at", "started_at"),
         Column("ended_at", "ended_at"), Column("end_reason", "end_reason"),
         Column("last_event_at", "last_event_at"),
-        Column("duration_s", "csv_duration", _seconds),
+        Column("duration_s", "csv_duration", _seconds, sql=_seconds_sql),
         Column("event_count", "event_count"), Column("trace_count", "trace_count"),
         Column("tool_call_count", "tool_call_count"), Column("distinct_tools", "distinct_tools"),
         Column("distinct_tool_count", "distinct_tool_count"),
