@@ -54,7 +54,10 @@ def normalise_level(value: Any) -> str:
 # Patterns with two groups keep group 1 (the label) and replace the rest of the match; with
 # one group they keep the scheme word (`Bearer`); with none the whole match goes.
 SECRET_PATTERNS = [
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    # The body stops at the next "-----" (so scanning stays linear however many BEGIN lines a
+    # hostile text repeats); a key cut off by size capping, with no END line, still goes.
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:[^-]|-(?!----))*"
+               r"(?:-----END [A-Z ]*PRIVATE KEY-----)?"),
     re.compile(r"\b(?:sk|pk|rk)-(?:ant-|proj-|live-|test-)?[A-Za-z0-9_\-]{16,}"),
     re.compile(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),  # Stripe
     re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"),
@@ -70,8 +73,9 @@ SECRET_PATTERNS = [
     re.compile(r"\bvk_[A-Za-z0-9_\-]{20,}"),
     re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/\-]{16,}=*"),
     re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?basic)\s+[A-Za-z0-9+/]{8,}=*"),
-    # The password of a URL's userinfo: postgres://user:<password>@host
-    re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]+:)([^\s/@]+)(?=@)"),
+    # The password of a URL's userinfo: postgres://user:<password>@host. The scheme is
+    # bounded so a long run of "a.a.a..." is not rescanned from every word.
+    re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/@]{1,200}:)([^\s/@]{1,200})(?=@)"),
     re.compile(
         r"(?i)((?:password|passwd|pwd|secret[_-]?key|private[_-]?key|secret|token|api[_-]?key"
         r"|access[_-]?key|auth)[\"']?\s*[:=]\s*[\"']?)([^\s\"',;]{4,})"

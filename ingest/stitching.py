@@ -8,6 +8,7 @@ movable (`trace_inferred`) so a prompt that arrives late can claim it.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from datetime import datetime
 
@@ -51,6 +52,7 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
     """
     by_trace_id: dict[str, list[PendingEvent]] = defaultdict(list)
     by_prompt: dict[tuple, list[PendingEvent]] = defaultdict(list)
+    unnamed_prompts: list[PendingEvent] = []
     for item in pending:
         event = item.canonical
         if event.trace_id:
@@ -58,10 +60,13 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
         elif event.prompt_id:
             by_prompt[(item.session.pk, event.prompt_id)].append(item)
         elif event.type == EventType.USER_PROMPT:
-            event.trace_id = keys.trace_id_for(event.ts, f"{team_id}|{item.uid}")
-            by_trace_id[event.trace_id].append(item)
+            unnamed_prompts.append(item)
         else:
             item.inferred = True
+    for item in _not_yet_stored(unnamed_prompts):
+        event = item.canonical
+        event.trace_id = keys.trace_id_for(event.ts, f"{team_id}|{item.uid}")
+        by_trace_id[event.trace_id].append(item)
 
     rows = []
     for trace_id, items in by_trace_id.items():
@@ -115,6 +120,28 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
             for item in items:
                 item.trace_pk = existing[key]
     return created
+
+
+def _not_yet_stored(prompts: list[PendingEvent]) -> list[PendingEvent]:
+    """The prompts that still need a trace of their own. A prompt that names no trace gets
+    an id derived from its `ts`, which is the receive time when the client sends none: a
+    retried delivery would mint a second, empty trace before its insert is found to be a
+    duplicate. A retry joins the trace its first delivery opened instead (and is then
+    dropped as a duplicate)."""
+    if not prompts:
+        return []
+    stored = dict(Event.objects.filter(uid__in=[item.uid for item in prompts])
+                  .values_list("uid", "trace_id"))
+    fresh = []
+    for item in prompts:
+        uid = uuid.UUID(str(item.uid))
+        if uid not in stored:
+            fresh.append(item)
+        elif stored[uid] is None:
+            item.inferred = True
+        else:
+            item.trace_pk = stored[uid]
+    return fresh
 
 
 def _traces_by_id(values: list):

@@ -65,6 +65,107 @@ def test_ten_mib_body_is_413(api, endpoint):
     assert response.status_code == 413
 
 
+# Each endpoint's smallest valid body, with a hostile JSON value spliced in as raw bytes: in a
+# text field (`TEXT`) and in the session id (`ID`), so the value gets past the shape checks
+# that reject the generic bodies above and reaches the adapters, the pipeline and the DB.
+TEXT, ID = b'"@TEXT@"', b'"@ID@"'
+TEMPLATES = {
+    "/v1/ingest": b'[{"id": "h1", "type": "user_prompt", "session_id": "@ID@", '
+                  b'"prompt": "@TEXT@", "payload": {"note": "@TEXT@"}}]',
+    "/v1/hooks/claude-code": b'{"session_id": "@ID@", "hook_event_name": "UserPromptSubmit", '
+                             b'"prompt": "@TEXT@"}',
+    "/v1/hooks/cursor": b'{"conversation_id": "@ID@", "hook_event_name": "beforeSubmitPrompt", '
+                        b'"prompt": "@TEXT@"}',
+    "/v1/sessions": b'{"session_id": "@ID@", "agent_id": "a", "goal": "@TEXT@", '
+                    b'"metadata": {"note": "@TEXT@"}}',
+    "/v1/otlp/v1/logs": b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{'
+                        b'"timeUnixNano": "1763800000000000000", "body": {"stringValue": "@TEXT@"},'
+                        b' "attributes": [{"key": "event.name", "value": {"stringValue": '
+                        b'"user_prompt"}}, {"key": "session.id", "value": {"stringValue": "@ID@"}},'
+                        b' {"key": "prompt", "value": {"stringValue": "@TEXT@"}}]}]}]}]}',
+}
+MIB = 1024 * 1024
+HOSTILE_VALUES = {
+    "escaped-nul": b'"a\\u0000b"', "raw-nul": b'"a\x00b"', "lone-high-surrogate": b'"\\ud800x"',
+    "lone-low-surrogate": b'"\\udfff"', "invalid-utf8": b'"\xff\xfe\xc0\xaf"', "big-float": b"1e400",
+    "over-uint64": str(2**64 + 1).encode(), "under-int64": str(-(2**64) - 1).encode(),
+    "deep-lists": b"[" * 10_000 + b"]" * 10_000,
+    "deep-objects": b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
+    "100k-keys": json.dumps({f"k{i}": i for i in range(100_000)}).encode(),
+    "4-mib-field": b'"' + b"x" * (4 * MIB) + b'"',
+    "10-mib-field": b'"' + b"x" * (10 * MIB) + b'"',
+}
+
+
+def spliced(endpoint: str, slot: bytes, value: bytes) -> bytes:
+    other = ID if slot == TEXT else TEXT
+    return TEMPLATES[endpoint].replace(slot, value).replace(other, b'"ok"')
+
+
+@pytest.mark.parametrize("endpoint", TEMPLATES)
+@pytest.mark.parametrize("slot", [TEXT, ID], ids=["text", "id"])
+@pytest.mark.parametrize("name", HOSTILE_VALUES)
+def test_hostile_values_in_real_fields_never_500(api, endpoint, slot, name):
+    response = api.post(endpoint, None, raw=spliced(endpoint, slot, HOSTILE_VALUES[name]))
+    assert response.status_code < 500, response.content[:300]
+    if name == "10-mib-field":
+        assert response.status_code == 413
+    if response.status_code >= 400:
+        assert response.json()["error"]
+    if name in ("escaped-nul", "lone-high-surrogate", "lone-low-surrogate"):
+        # Valid JSON that PostgreSQL cannot store: replaced, never rejected for it.
+        assert response.status_code < 400, response.content[:300]
+    if name in ("raw-nul", "invalid-utf8"):
+        assert response.status_code == 400  # not JSON at all (RFC 8259 §7, §8.1)
+
+
+def test_a_4_mib_prompt_is_stored_truncated_with_a_marker(api):
+    response = api.post("/v1/hooks/claude-code", None,
+                        raw=spliced("/v1/hooks/claude-code", TEXT, HOSTILE_VALUES["4-mib-field"]))
+    assert response.status_code == 200
+    event = Event.objects.get()
+    assert len(json.dumps(event.payload)) <= 1.1 * MIB
+    assert "truncated" in json.dumps(event.payload)
+
+
+def stored_prompt_or_goal(endpoint: str) -> str:
+    from sessions.models import Session
+
+    if endpoint == "/v1/sessions":
+        return Session.objects.get().goal
+    return Trace.objects.get().prompt
+
+
+@pytest.mark.parametrize("endpoint", TEMPLATES)
+@pytest.mark.parametrize("text", HOSTILE_STRINGS)
+def test_hostile_text_is_stored_byte_exact_on_every_endpoint(api, endpoint, text):
+    body = spliced(endpoint, TEXT, json.dumps(text).encode())
+    response = api.post(endpoint, None, raw=body)
+    assert response.status_code < 300, response.content
+    assert stored_prompt_or_goal(endpoint) == text
+
+
+@pytest.mark.parametrize("second", ["first", "second"], ids=["same-body", "other-body"])
+def test_a_retried_prompt_opens_no_second_trace(api, second):
+    """A prompt without a timestamp or trace id gets a trace id from its receive time; its
+    retry must not leave an empty trace behind."""
+    for text in ("first", second):
+        api.post("/v1/ingest", [{"id": "p", "type": "user_prompt", "session_id": "r",
+                                 "prompt": text}])
+    assert Trace.objects.get().prompt == "first"
+
+
+@pytest.mark.parametrize("endpoint", ["/v1/hooks/claude-code", "/v1/hooks/cursor"])
+def test_a_retried_hook_with_a_different_body_keeps_the_first(api, endpoint):
+    for text in ("first", "second"):
+        body = spliced(endpoint, TEXT, json.dumps(text).encode()).replace(b'"ok"', b'"dup"')
+        response = api.client.generic("POST", endpoint, body, content_type="application/json",
+                                      **api.headers({"HTTP_IDEMPOTENCY_KEY": "delivery-1"}))
+        assert response.status_code == 200
+    assert Event.objects.get().payload["prompt"] == "first"
+    assert Trace.objects.get().prompt == "first"
+
+
 @pytest.mark.parametrize("text", HOSTILE_STRINGS)
 def test_hostile_text_is_stored_byte_exact(api, text):
     response = api.post("/v1/hooks/claude-code", {

@@ -4,6 +4,7 @@ they were last used."""
 from __future__ import annotations
 
 import pytest
+from django.apps import apps
 from django.core import serializers
 from django.test import Client
 
@@ -39,32 +40,53 @@ def test_anonymous_admin_is_sent_to_login(client):
 
 def test_a_key_is_stored_only_as_a_hash(team):
     key, secret = factories.api_key(team, ["ingest", "read"])
-    stored = serializers.serialize("json", ApiKey.objects.filter(pk=key.pk))
-    assert secret not in stored
-    assert secret[10:30] not in stored  # not even the part after the shown prefix
+    ApiClient(secret).post("/v1/ingest", [{"id": "e", "type": "log", "session_id": "s"}])
+    ApiClient(secret).get("/v1/me/sessions")
+    # Every row of every table, not only the key's: no log or audit row copies it either.
+    everything = serializers.serialize(
+        "json", [row for model in apps.get_models() for row in model._default_manager.all()])
+    assert secret not in everything
+    assert secret[10:30] not in everything  # not even the part after the shown prefix
+    assert ApiKey.objects.get(pk=key.pk).secret_hash  # what is stored instead
 
 
-@pytest.mark.parametrize(("scopes", "method", "path"), [
-    (["ingest"], "post", "/v1/ingest"),
-    (["ingest"], "post", "/v1/hooks/claude-code"),
-    (["read"], "get", "/v1/me/sessions"),
-])
-def test_revocation_takes_effect_on_the_very_next_request(team, scopes, method, path):
+def otlp_log() -> dict:
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+        "timeUnixNano": "1763800000000000000", "body": {"stringValue": "x"},
+        "attributes": [{"key": "session.id", "value": {"stringValue": "s"}}]}]}]}]}
+
+
+# (scopes, method, path, body): one call of each kind a key makes.
+CALLS = [
+    (["ingest"], "post", "/v1/ingest", []),
+    (["ingest"], "post", "/v1/hooks/claude-code", {"session_id": "s", "hook_event_name": "Stop"}),
+    (["ingest"], "post", "/v1/hooks/cursor", {"conversation_id": "s", "hook_event_name": "stop"}),
+    (["ingest"], "post", "/v1/sessions", {"session_id": "s"}),
+    (["ingest"], "post", "/v1/otlp/v1/logs", otlp_log()),
+    (["read"], "get", "/v1/me/sessions", None),
+    (["read", "write"], "post", "/v1/me/agents/bot/pause", {}),
+]
+
+
+def call(client: ApiClient, method: str, path: str, body):
+    return client.get(path) if method == "get" else client.post(path, body)
+
+
+@pytest.mark.parametrize(("scopes", "method", "path", "body"), CALLS, ids=[c[2] for c in CALLS])
+def test_revocation_takes_effect_on_the_very_next_request(team, scopes, method, path, body):
+    factories.AgentFactory(team=team, slug="bot")
     key, secret = factories.api_key(team, scopes)
     client = ApiClient(secret)
-    body = [] if path == "/v1/ingest" else {"session_id": "s", "hook_event_name": "Stop"}
-
-    def call():
-        return client.get(path) if method == "get" else client.post(path, body)
-
-    assert call().status_code in (200, 207)
+    assert call(client, method, path, body).status_code in (200, 201, 207)
     api_key_revoke(key)
-    assert call().status_code == 401
+    assert call(client, method, path, body).status_code == 401
 
 
-def test_last_used_at_is_stamped_on_use(team):
-    key, secret = factories.api_key(team, ["read"])
+@pytest.mark.parametrize(("scopes", "method", "path", "body"), [CALLS[0], CALLS[5]],
+                         ids=["ingest", "read"])
+def test_last_used_at_is_stamped_on_use(team, scopes, method, path, body):
+    key, secret = factories.api_key(team, scopes)
     assert key.last_used_at is None
-    ApiClient(secret).get("/v1/me/sessions")
+    call(ApiClient(secret), method, path, body)
     key.refresh_from_db()
     assert key.last_used_at is not None
