@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import uuid
 import weakref
 
@@ -38,6 +39,8 @@ from sessions.selectors import sessions_for, team_ids_for
 from traces.filters import TraceFilter
 from traces.models import Event, Trace
 from voight.web import lists, presenters
+
+logger = logging.getLogger(__name__)
 
 # Long enough to merge a busy agent's back-to-back batches (at most ten messages a second
 # per tab), short enough to keep ingest → screen under 250 ms.
@@ -241,7 +244,15 @@ class TeamFeed:
             raise
         self.ready.set_result(None)
         while True:
-            message = await self.layer.receive(self.channel)
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away for a moment: the connections stay, live resumes
+                logger.warning("live feed of team %s: receive failed", self.team_id,
+                               exc_info=True)
+                await asyncio.sleep(1)
+                continue
             if message.get("type") == MESSAGE_TYPE:
                 self.collect(message)
 

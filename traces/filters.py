@@ -36,9 +36,17 @@ class TraceFilter(django_filters.FilterSet):
         return queryset.filter(condition)
 
     def filter_text(self, queryset, name, value):
+        from sessions.models import Agent
+
         for word in value.split()[:10]:
+            # The agent's label and slug as the ids of the (few) matching agents, read first,
+            # so every arm of the OR is on the trace row and each can use its own index (the
+            # trigram indexes of traces migration 0900_read_indexes) in one BitmapOr; an OR
+            # across the join to agents, or with a subquery, could only be a scan.
+            agents = list(Agent.objects.filter(
+                Q(label__icontains=word) | Q(slug__icontains=word)).values_list("pk", flat=True))
             queryset = queryset.filter(
-                Q(agent__label__icontains=word) | Q(agent__slug__icontains=word)
+                Q(agent_id__in=agents)
                 | Q(project_path__icontains=word) | Q(prompt__icontains=word)
                 | Q(trace_id__icontains=word)
             )

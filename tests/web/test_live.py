@@ -261,3 +261,19 @@ async def test_subscriptions_are_validated():
     sub = consumers.parse_subscription({"action": "subscribe", "page": "sessions",
                                         "query": "agent=a&status=done", "after": True})
     assert sub["query"].getlist("status") == ["done"] and sub["after"] is None
+
+
+async def test_one_feed_per_team_per_process_joins_the_group(member, team):
+    """The group has one member per process, whatever the number of tabs, and none once the
+    last tab closes (a broadcast costs one channel-layer message per process)."""
+    import asyncio
+
+    tabs = [await connected(member) for _ in range(3)]
+    feeds = consumers._feeds[asyncio.get_running_loop()]
+    assert set(feeds) == {team.pk} and len(feeds[team.pk].consumers) == 3
+    layer = get_channel_layer()
+    assert list(layer.groups[team_group(team.pk)]) == [feeds[team.pk].channel]
+    for tab in tabs:
+        await tab.disconnect()
+    assert team.pk not in feeds
+    assert not layer.groups.get(team_group(team.pk))

@@ -29,7 +29,9 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        # Any cap + 1 matching rows will do: without the ORDER BY nothing is sorted and the
+        # scan stops at the cap.
+        return self.object_list.order_by()[: self.cap + 1].count()
 
     @property
     def capped(self) -> bool:
