@@ -6,8 +6,9 @@ row partials the pages use. A failing channel layer (Redis down) never fails the
 Sending costs a request nothing: `async_to_sync(group_send)` spins up an event loop thread
 and makes several Redis round trips (~5 ms), which was a third of a hook request. With a
 cross-process layer (Redis) the message is handed to one sender thread per process, which
-coalesces what arrives within `COALESCE_SECONDS` into one message per team (the union of the
-ids, the same message format) and sends it on its own long-lived event loop. The in-memory
+sends it on its own long-lived event loop: the first change at once, then at most one
+message per team every `COALESCE_SECONDS` (the union of the ids that gathered meanwhile,
+the same message format). The in-memory
 layer (tests, the embedded default) is bound to its caller's process and loop, so it is
 still sent in line.
 """
@@ -91,9 +92,10 @@ class _Sender:
         loop = asyncio.new_event_loop()
         while True:
             self.wake.wait()
-            self.wake.clear()
-            # Let the rest of a burst arrive, then send one message per team.
-            time.sleep(COALESCE_SECONDS)
+            # Send what is pending at once, then let the rest of a burst gather for what is
+            # left of COALESCE_SECONDS: a lone change is not delayed, a busy process sends
+            # at most one message per team per window.
+            started = time.monotonic()
             for team_id, (sessions, traces) in self._take().items():
                 message = {"type": MESSAGE_TYPE, "sessions": sorted(sessions),
                            "traces": sorted(traces)}
@@ -102,6 +104,7 @@ class _Sender:
                     loop.run_until_complete(layer.group_send(team_group(team_id), message))
                 except Exception:  # optional convenience; the data is already stored
                     logger.warning("live update for team %s not sent", team_id, exc_info=True)
+            time.sleep(max(0.0, started + COALESCE_SECONDS - time.monotonic()))
 
 
 _sender_instance: _Sender | None = None

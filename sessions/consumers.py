@@ -1,13 +1,14 @@
 """The live websocket: the user's connections hear their teams' changes, nothing else.
 
 The ingest pipeline broadcasts ids only (sessions.broadcast) to the group `team.<id>`. In
-each server process one TeamFeed per team is the group's only member: it collects the ids
-for FLUSH_DELAY seconds, then for each distinct (user, page subscription) among the
+each server process one TeamFeed per team is the group's only member: it delivers a change
+at once and then at most once per FLUSH_DELAY window, collecting the ids in between; for each
+distinct (user, page subscription) among the
 process's connections of that team it re-reads the user's teams (a membership removed a
 second ago stops the data at once), reads the changed rows through that scope and the page's
 own FilterSet, renders the same partial templates the page rendered, and sends that one
-message to every such connection. So a burst of a hundred ingest batches becomes one message
-with one rendered row per session, a browser is never sent more than MAX_ROWS rows or
+message to every such connection. So a burst of a hundred ingest batches becomes one or two
+messages with one rendered row per session, a browser is never sent more than MAX_ROWS rows or
 MAX_EVENTS events at a time, and a hundred tabs on one page cost one Redis message per
 broadcast and one render per window instead of a hundred of each (that fan-out, a Redis
 round trip and a render per connection per broadcast, made delivery take tens of seconds at
@@ -42,8 +43,9 @@ from voight.web import lists, presenters
 
 logger = logging.getLogger(__name__)
 
-# Long enough to merge a busy agent's back-to-back batches (at most ten messages a second
-# per tab), short enough to keep ingest → screen under 250 ms.
+# The shortest time between two messages to a tab: long enough to merge a busy agent's
+# back-to-back batches (at most ten messages a second per tab), short enough to keep
+# ingest → screen under 250 ms.
 FLUSH_DELAY = 0.1
 MAX_PENDING = 2000
 MAX_ROWS = 50
@@ -234,6 +236,7 @@ class TeamFeed:
         self.ready = asyncio.get_running_loop().create_future()
         self.receive_task = asyncio.ensure_future(self._receive())
         self.flush_task: asyncio.Task | None = None
+        self.last_flush = float("-inf")
 
     async def _receive(self):
         try:
@@ -269,9 +272,18 @@ class TeamFeed:
             self.flush_task = asyncio.ensure_future(self._flush_soon())
 
     async def _flush_soon(self):
+        """Deliver now if the last window started FLUSH_DELAY ago or more, else when it has:
+        a change after a quiet spell goes out at once, and while changes keep coming each
+        window starts FLUSH_DELAY after the previous one started (not after it ended), so a
+        tab gets at most 1 / FLUSH_DELAY messages a second and a slow render does not
+        stretch the period."""
+        loop = asyncio.get_running_loop()
         try:
             while True:
-                await asyncio.sleep(FLUSH_DELAY)
+                wait = self.last_flush + FLUSH_DELAY - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self.last_flush = loop.time()
                 sessions, traces, overflow = self.pending_sessions, self.pending_traces, \
                     self.overflow
                 self.pending_sessions, self.pending_traces, self.overflow = set(), set(), False
