@@ -43,3 +43,41 @@ def test_the_locked_status_refresh_applies_the_status_rule(team):
     session.refresh_from_db()
     assert session.status != Session.Status.ACTIVE
     assert session.status_changed_at == now
+
+
+def test_the_one_statement_restitch_matches_the_orm(team):
+    """Both restitch paths move the same events to the same traces and report the same
+    traces touched: a trace inserted mid-session claims the inferred events after it, one
+    already in place stays, and another session's bound is independent."""
+    from django.db import transaction
+
+    from ingest import stitching
+    from tests import factories
+    from traces.models import Event
+
+    t0 = timezone.now() - timedelta(hours=1)
+    at = [t0 + timedelta(minutes=m) for m in range(40)]
+    agent = factories.AgentFactory(team=team)
+    one = factories.SessionFactory(agent=agent, started_at=at[0])
+    two = factories.SessionFactory(agent=agent, started_at=at[0])
+    first, late, last = (factories.TraceFactory(session=one, started_at=at[m]) for m in (0, 11, 20))
+    other = factories.TraceFactory(session=two, started_at=at[2])
+    for m, trace in ((5, first), (12, first), (14, None), (25, last), (30, last)):
+        factories.EventFactory(session=one, trace=trace, trace_inferred=True, ts=at[m])
+    factories.EventFactory(session=one, trace=first, trace_inferred=False, ts=at[13])
+    factories.EventFactory(session=two, trace=None, trace_inferred=True, ts=at[3])
+    since = {one.pk: at[10], two.pk: at[1]}
+
+    def outcome(restitch):
+        with transaction.atomic():
+            touched = restitch({one.pk, two.pk}, since)
+            homes = dict(Event.objects.values_list("ts", "trace_id"))
+            transaction.set_rollback(True)
+        return touched, homes
+
+    fast, slow = outcome(stitching._restitch_in_one_statement), outcome(stitching._restitch_with_orm)
+    assert fast == slow
+    touched, homes = fast
+    assert homes[at[12]] == homes[at[14]] == late.pk and homes[at[13]] == first.pk
+    assert homes[at[5]] == first.pk and homes[at[25]] == last.pk and homes[at[3]] == other.pk
+    assert touched == {first.pk, late.pk, last.pk, other.pk}
