@@ -12,11 +12,17 @@ empty, and retention drops a month whose every row is past its team's window
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
+from django.db.models import Min
 from django.utils import timezone
+
+from voight.models import Team
+
+logger = logging.getLogger(__name__)
 
 TABLE = "traces_event"
 DEFAULT_PARTITION = "traces_event_default"
@@ -149,21 +155,28 @@ def partitions_drop_expired(
 ) -> list[str]:
     """Detach and drop every month partition none of whose rows any team still keeps.
 
-    Only months that ended before `now`; a partition that cannot be locked within
+    Only months that ended before the shortest window began; a partition that cannot be locked within
     LOCK_TIMEOUT is left for the next run (its rows still go by the per-team deletes).
     """
     if not is_partitioned(using):
         return []
     now = now or timezone.now()
+    shortest = (Team.objects.using(using).filter(retention_days__gt=0)
+                .aggregate(days=Min("retention_days"))["days"])
+    if shortest is None:  # no team deletes anything
+        return []
+    # Nothing newer than the shortest window can have expired: recent months stay even when
+    # empty, ready for late events.
+    horizon = now - timedelta(days=shortest)
     dropped = []
     for part in partitions_list(using):
-        if part.upper > now:
+        if part.upper > horizon:
             break
         try:
             if _drop_if_expired(part, now, using):
                 dropped.append(part.name)
-        except OperationalError:  # lock timeout: ingest or a long read holds the table
-            continue
+        except OperationalError as exc:  # lock timeout: ingest or a long read holds it
+            logger.warning("event partition %s not dropped this time: %s", part.name, exc)
     return dropped
 
 
