@@ -70,6 +70,9 @@ def seed_sessions(team_id: int, agent_ids: list[int], n: int, tag: str,
 def seed_traces_and_events(team_id: int, traces_per_session: int,
                            events_per_trace: int) -> None:
     from django.db import connection
+    from django.utils import timezone
+
+    from traces import partitions
 
     with connection.cursor() as cursor:
         cursor.execute("""
@@ -90,11 +93,17 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
             FROM agent_sessions_session s, generate_series(0, %(t)s - 1) AS k
             WHERE s.team_id = %(team)s
         """, {"team": team_id, "t": traces_per_session, "e": events_per_trace})
+        cursor.execute("SELECT min(started_at) FROM traces_trace WHERE team_id = %s", [team_id])
+        # Each seeded month gets its partition, as beat and migrate give a real install.
+        partitions.partitions_ensure(since=cursor.fetchone()[0] or timezone.now())
         cursor.execute("""
             SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'traces_event'
             AND indexname NOT IN ('traces_event_pkey', 'traces_event_uid_key')
         """)
-        indexes = cursor.fetchall()
+        # A partitioned index's definition reads `ON ONLY`: rebuilt so, it would cover no
+        # partition. Without ONLY it is built on every partition and attached.
+        indexes = [(name, definition.replace(" ON ONLY ", " ON "))
+                   for name, definition in cursor.fetchall()]
         for name, _ in indexes:
             cursor.execute(f'DROP INDEX "{name}"')
         try:

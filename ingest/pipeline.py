@@ -24,7 +24,7 @@ from ingest.status_refresh import sessions_status_refresh_locked
 from sessions import alerts, broadcast
 from sessions.models import Agent, Session
 from sessions.status import TIME_ENDS
-from traces.models import Event, ToolCall, Trace
+from traces.models import Event, EventKey, ToolCall, Trace
 from voight.models import Team
 
 LAST_SEEN_PRECISION = timedelta(minutes=1)
@@ -334,16 +334,17 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
         return []
 
     created_traces = stitching.assign_traces(ctx.team.pk, pending)
-    inserted = {
-        _uuid(uid): pk for pk, uid in
-        sql.insert_ignore(Event, [_event_row(p, ctx) for p in pending], ["uid"], ["id", "uid"])
-    }
-    new = [p for p in pending if p.uid in inserted]
+    claimed = _claim_uids(pending, ctx)
+    new = [p for p in pending if p.uid in claimed]
     for item in pending:
-        if item.uid not in inserted:
+        if item.uid not in claimed:
             results[item.index].status = "duplicate"
     if not new:
         return []
+    inserted = {
+        _uuid(uid): pk for pk, uid in
+        sql.insert_rows(Event, [_event_row(p, ctx) for p in new], ["id", "uid"])
+    }
 
     touched_traces = {p.trace_pk for p in new if p.trace_pk}
     restitched = _restitch(new, created_traces)
@@ -400,6 +401,17 @@ def _detailed_traces(new, boundary_traces: set, wakeup_sessions: set) -> set:
         item.trace_pk for item in new if item.trace_pk and item.session.pk in prompt_sessions
     }
     return detailed
+
+
+def _claim_uids(pending, ctx: IngestContext) -> set[uuid.UUID]:
+    """The uids of `pending` never stored before, now taken in `EventKey`.
+
+    The key's primary key is the global dedupe (the partitioned events table cannot hold
+    one): a concurrent batch with the same uid waits on this row until we commit, then
+    finds the conflict. Only the events whose uid comes back are inserted.
+    """
+    rows = [{"uid": p.uid, "team": ctx.team.pk, "ts": p.canonical.ts} for p in pending]
+    return {_uuid(uid) for (uid,) in sql.insert_ignore(EventKey, rows, ["uid"], ["uid"])}
 
 
 def _uuid(value) -> uuid.UUID:

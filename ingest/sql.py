@@ -142,6 +142,23 @@ def insert_ignore(
 
     Fields a row leaves out get the model's default.
     """
+    opts = model._meta
+    conflict_cols = ", ".join(connection.ops.quote_name(opts.get_field(n).column) for n in conflict)
+    return _insert(model, rows, f" ON CONFLICT ({conflict_cols}) DO NOTHING", returning)
+
+
+def insert_rows(
+    model: type[models.Model], rows: list[dict[str, Any]], returning: list[str],
+) -> list[tuple]:
+    """Insert rows (field name → value) as `insert_ignore` does, without a conflict target
+    (for a table whose uniqueness is checked elsewhere); return `returning` of each row."""
+    return _insert(model, rows, "", returning)
+
+
+def _insert(
+    model: type[models.Model], rows: list[dict[str, Any]], on_conflict: str,
+    returning: list[str],
+) -> list[tuple]:
     if not rows:
         return []
     opts = model._meta
@@ -152,7 +169,6 @@ def insert_ignore(
     ]
     names = [f.name for f in model_fields]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in model_fields)
-    conflict_cols = ", ".join(connection.ops.quote_name(opts.get_field(n).column) for n in conflict)
     returning_cols = ", ".join(connection.ops.quote_name(opts.get_field(n).column) for n in returning)
     table = connection.ops.quote_name(opts.db_table)
     placeholders = "(" + ", ".join(["%s"] * len(names)) + ")"
@@ -166,8 +182,8 @@ def insert_ignore(
                 for row in rows
             ))
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "
-                f"ON CONFLICT ({conflict_cols}) DO NOTHING RETURNING {returning_cols}"
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage}"
+                f"{on_conflict} RETURNING {returning_cols}"
             )
             return cursor.fetchall()
     with _bound_cursor() as cursor:
@@ -182,7 +198,7 @@ def insert_ignore(
             sql = (
                 f"INSERT INTO {table} ({columns}) VALUES "
                 + ", ".join([placeholders] * len(chunk))
-                + f" ON CONFLICT ({conflict_cols}) DO NOTHING RETURNING {returning_cols}"
+                + f"{on_conflict} RETURNING {returning_cols}"
             )
             cursor.execute(sql, params)
             results.extend(cursor.fetchall())

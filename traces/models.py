@@ -82,6 +82,15 @@ class Trace(models.Model):
         return self.trace_id
 
 
+class EventQuerySet(TeamScopedQuerySet):
+    def in_session_window(self, session: Session):
+        """Only the session's time span, which holds all of its events (ingest keeps
+        `started_at` / `last_event_at` at their min / max `ts`). Changes no result, but on the
+        partitioned table it lets PostgreSQL skip the months outside it: a filter on
+        session or trace alone probes every partition's index."""
+        return self.filter(ts__gte=session.started_at, ts__lte=session.last_event_at)
+
+
 class Event(models.Model):
     class Outcome(models.TextChoices):
         OK = "ok"
@@ -92,7 +101,11 @@ class Event(models.Model):
         STANDARD = "standard"
         FULL = "full"
 
-    uid = models.UUIDField(unique=True, default=uuid.uuid4)
+    # Not unique here: on PostgreSQL the table is partitioned by `ts`, and a partitioned
+    # table's unique constraints must include the partition key, so `(uid, ts)` could not
+    # dedupe a retry stamped with a new server time. `EventKey` holds the global uniqueness;
+    # this index serves the lookups by uid (prompt retries, OTel tool results).
+    uid = models.UUIDField(default=uuid.uuid4, db_index=True)
     # team, session and trace lead the composite indexes below (team+ts, session+ts,
     # trace+ts), which serve every lookup by them; a single-column index of their own would
     # only cost each insert (three of eleven index writes per event).
@@ -134,7 +147,7 @@ class Event(models.Model):
     source = models.CharField(max_length=12, blank=True)
     payload = models.JSONField(default=dict)
 
-    objects = TeamScopedQuerySet.as_manager()
+    objects = EventQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -150,6 +163,27 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.tool_name}".strip()
+
+
+class EventKey(models.Model):
+    """Every stored event's uid, once: the global idempotency check of ingest.
+
+    Ingest inserts here first (`ON CONFLICT DO NOTHING RETURNING uid`) and stores only the
+    events whose uid came back, in the same transaction, so a retried delivery counts once
+    whatever `ts` it carries. A separate unpartitioned table because the partitioned events
+    table cannot hold a unique index on `uid` alone. Pruned with the events by retention.
+    """
+
+    uid = models.UUIDField(primary_key=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    ts = models.DateTimeField()
+
+    class Meta:
+        # Retention deletes a team's keys older than its cutoff, in batches.
+        indexes = [models.Index(fields=["team", "ts"], name="eventkey_team_ts")]
+
+    def __str__(self) -> str:
+        return str(self.uid)
 
 
 class ToolCall(models.Model):
@@ -181,7 +215,13 @@ class Usage(models.Model):
     # The model request id (`req_…`), or `event:<uid>` for usage without one.
     request_id = models.CharField(max_length=160)
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="usages")
-    event = models.ForeignKey(Event, null=True, on_delete=models.SET_NULL, related_name="+")
+    # No database constraint: on PostgreSQL events are partitioned with the primary key
+    # (id, ts), and a foreign key cannot reference `id` alone. Django's collector still
+    # nulls it when an event is deleted through the ORM; a dropped partition nulls it in
+    # `traces.partitions`.
+    event = models.ForeignKey(
+        Event, null=True, on_delete=models.SET_NULL, related_name="+", db_constraint=False
+    )
     ts = models.DateTimeField()
     model = models.CharField(max_length=100, blank=True)
     input_tokens = models.BigIntegerField(default=0)

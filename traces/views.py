@@ -67,7 +67,8 @@ class TraceDetailView(TeamScopedMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         trace = trace_or_404(self.request, kwargs["trace_id"])
         events = presenters.decorate_events(
-            Event.objects.filter(trace=trace).order_by("ts", "pk")[:TRACE_EVENTS_LIMIT]
+            Event.objects.filter(trace=trace).in_session_window(trace.session)
+            .order_by("ts", "pk")[:TRACE_EVENTS_LIMIT]
         )
         items = presenters.trace_items(events)
         privacy_levels = sorted({e.privacy_level for e in events})
