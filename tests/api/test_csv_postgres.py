@@ -75,3 +75,16 @@ def test_a_python_only_converter_keeps_the_python_path(team):
     from voight.web.exports import SESSIONS_CSV
 
     assert csv_postgres.compile_export(Session.objects.all(), SESSIONS_CSV) is None
+
+
+def test_an_export_abandoned_half_way_leaves_the_connection_usable(team, awkward):
+    """A client that goes away mid-download closes the generator: the streaming query is
+    cancelled and the same connection answers the next query."""
+    before = Session.objects.filter(team=team).count()
+    assert before > 1
+    compiled = csv_postgres.compile_export(sessions_for([team.pk]), SESSION_CSV)
+    lines = csv_postgres.fetch_lines(*compiled, chunk_size=1)
+    first = next(lines)
+    lines.close()
+    assert first.count("\r\n") == 1
+    assert Session.objects.filter(team=team).count() == before

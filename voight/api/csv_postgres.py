@@ -17,11 +17,13 @@ here, another database or a non-UTC TIME_ZONE take the Python path instead.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 from collections.abc import Iterator
 
+import psycopg
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections
 from django.db.models import F
 
 TEXT_TYPES = {"CharField", "TextField", "SlugField", "EmailField", "URLField",
@@ -167,13 +169,21 @@ def compile_export(queryset, spec) -> tuple[str, str, list] | None:
 
 
 def fetch_lines(alias: str, sql: str, params: list, chunk_size: int) -> Iterator[str]:
-    """The CSV lines, `chunk_size` rows at a time, from a server-side cursor inside a
-    transaction, so PostgreSQL streams them as they are read (in autocommit Django's named
-    cursor is WITH HOLD, which materialises the whole result before the first row).
-    savepoint=False: no extra statements when the request already runs in a transaction."""
+    """The CSV lines, `chunk_size` rows at a time, as PostgreSQL computes them.
+
+    `Cursor.stream` (libpq's chunked-rows mode, single rows before libpq 17) keeps the
+    server writing the next rows while this process sends the previous ones; a server-side
+    cursor's FETCH round trips left each side idle in turn (42k → 65k rows/s at 200,000
+    sessions, which is what PostgreSQL takes to format them). Memory stays one chunk. An
+    export abandoned half way (the client went away) cancels the query: psycopg's stream
+    does that when the generator is closed."""
+    size = chunk_size if psycopg.pq.version() >= 170000 else 1
     connection = connections[alias]
-    with transaction.atomic(using=alias, savepoint=False), connection.chunked_cursor() as cursor:
-        cursor.cursor.adapters.register_loader("jsonb", _json_loader())
-        cursor.execute(sql, params)
-        while batch := cursor.fetchmany(chunk_size):
-            yield "".join(map("".join, batch))
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor  # psycopg's own: Django's wrapper has no stream()
+        if connection.queries_logged:  # DEBUG, or a test counting queries: still seen there
+            connection.queries_log.append({"sql": f"{sql} -- params {params!r}", "time": "0"})
+        cursor.adapters.register_loader("jsonb", _json_loader())
+        lines = map("".join, cursor.stream(sql, params, size=size))
+        while chunk := "".join(itertools.islice(lines, chunk_size)):
+            yield chunk
