@@ -6,7 +6,9 @@ clients are not the bottleneck) log in with a Django session cookie and connect 
 gunicorn, each for a new session, so every broadcast names exactly one new session and its
 latency is exact: time the POST was sent → time each client received the notice naming it.
 Reported: p50/p95/p99 over every (event, client) pair, and the share delivered.
-Target: p95 ≤ 250 ms. The reference is the same fan-out measured without ingest (one
+Target: p95 ≤ 250 ms. Measured at 100 events/s and at a busy team's 20 events/s (the first
+needs the hook endpoint to sustain 100 requests/s besides everything else on the machine;
+each run reports the rate it achieved and the hook request's own latency). The reference is the same fan-out measured without ingest (one
 `group_send` per tick straight to the channel layer), i.e. what the websocket server and
 Redis alone cost at that rate.
 """
@@ -28,6 +30,8 @@ import uuid
 from bench import common
 
 TARGET_P95_MS = 250.0
+# A busy team: ten agents each making a tool call every half second.
+BUSY_TEAM_RATE = 20
 SUBSCRIBE = json.dumps({"action": "subscribe", "page": "sessions", "query": ""}).encode()
 # After the last event, how long the clients keep listening for late notices.
 GRACE_SECONDS = 5.0
@@ -284,34 +288,48 @@ def run(quick: bool) -> dict:
         reference = _measure(ws.port, cookie, clients, rate, seconds, send_direct,
                              lambda i: ref_pks.get(f"{ref_prefix}-{i}", ""))
 
-        prefix = f"live-{run_id}"
-        pks: dict[str, str] = {}
+        def ingest_at(pace: int) -> dict:
+            prefix = f"live-{pace}-{run_id}"
+            pks: dict[str, str] = {}
 
-        def session_key(i: int) -> str:
-            if not pks:
-                pks.update(_session_pks(team, prefix))
-            return pks.get(f"{prefix}-{i}", "")
+            def session_key(i: int) -> str:
+                if not pks:
+                    pks.update(_session_pks(team, prefix))
+                return pks.get(f"{prefix}-{i}", "")
 
-        hook_ms: list[float] = []
-        measured = _measure(ws.port, cookie, clients, rate, seconds,
-                            _hook_sender(web.port, secret, prefix, errors, hook_ms), session_key)
-        measured["ingest_errors"] = errors[:5]
-        measured["hook_request"] = common.latency_stats(hook_ms)
-    ok = (measured["p95_ms"] <= TARGET_P95_MS and measured["delivered_share"] >= 0.999
-          and not errors)
-    return {
-        "figures": [common.figure(
-            f"live: ingest → {clients} websockets at {rate} events/s, p95",
+            hook_ms: list[float] = []
+            failed: list[str] = []
+            sender = _hook_sender(web.port, secret, prefix, failed, hook_ms)
+            measured = _measure(ws.port, cookie, clients, pace, seconds, sender, session_key)
+            measured["ingest_errors"] = failed[:5]
+            measured["hook_request"] = common.latency_stats(hook_ms)
+            return measured
+
+        # The issue's rate, which needs the hook endpoint to sustain 100 requests/s on this
+        # machine, and a busy team's (twenty hooks a second), which it does: the second
+        # shows the live path itself when ingest is not queueing.
+        runs = {pace: ingest_at(pace) for pace in sorted({rate, BUSY_TEAM_RATE}, reverse=True)}
+    figures = []
+    for pace, measured in runs.items():
+        figures.append(common.figure(
+            f"live: ingest → {clients} websockets at {pace} events/s, p95",
             measured["p95_ms"], "ms", reference=reference["p95_ms"],
             reference_name="ms p95 of the notices alone (no ingest)",
-            target=f"≤ {TARGET_P95_MS:g} ms, all delivered", ok=ok, higher_is_better=False,
-        ), common.figure(
-            "live: share of notices delivered", measured["delivered_share"], "",
-            reference=reference["delivered_share"], reference_name="notices alone",
-            target="1.0", ok=measured["delivered_share"] >= 0.999,
-        )],
+            target=f"≤ {TARGET_P95_MS:g} ms, all delivered", higher_is_better=False,
+            ok=measured["p95_ms"] <= TARGET_P95_MS and measured["delivered_share"] >= 0.999
+            and not measured["ingest_errors"],
+        ))
+    measured = runs[rate]
+    figures.append(common.figure(
+        "live: share of notices delivered", measured["delivered_share"], "",
+        reference=reference["delivered_share"], reference_name="notices alone",
+        target="1.0", ok=measured["delivered_share"] >= 0.999,
+    ))
+    return {
+        "figures": figures,
         "details": {"websocket_server": f"{ws_kind} (2 workers if uvicorn)",
                     "http_server": "gunicorn -w 4",
                     "page_subscribed": "sessions list", "ingest_to_browser": measured,
-                    "notices_alone": reference},
+                    "ingest_to_browser_by_rate": {str(p): m for p, m in runs.items()},
+                    "notices_alone": reference, "reference_setup_errors": errors[:5]},
     }
