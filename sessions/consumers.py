@@ -6,8 +6,9 @@ at once and then at most once per FLUSH_DELAY window, collecting the ids in betw
 distinct (user, page subscription) among the
 process's connections of that team it re-reads the user's teams (a membership removed a
 second ago stops the data at once), reads the changed rows through that scope and the page's
-own FilterSet, renders the same partial templates the page rendered, and sends that one
-message to every such connection. So a burst of a hundred ingest batches becomes one or two
+own FilterSet, renders the same partial templates the page rendered (the sessions page's
+KPI strip too, recounted at most once per KPI_INTERVAL and once more after the last change),
+and sends that one message to every such connection. So a burst of a hundred ingest batches becomes one or two
 messages with one rendered row per session, a browser is never sent more than MAX_ROWS rows or
 MAX_EVENTS events at a time, and a hundred tabs on one page cost one Redis message per
 broadcast and one render per window instead of a hundred of each (that fan-out, a Redis
@@ -47,6 +48,9 @@ logger = logging.getLogger(__name__)
 # back-to-back batches (at most ten messages a second per tab), short enough to keep
 # ingest → screen under 250 ms.
 FLUSH_DELAY = 0.1
+# The sessions page's KPI strip counts the page's whole filtered range: it is recounted at
+# most once a second per feed (and once more after the last change), not in every window.
+KPI_INTERVAL = 1.0
 MAX_PENDING = 2000
 MAX_ROWS = 50
 MAX_EVENTS = 200
@@ -91,10 +95,13 @@ def _ints(values) -> list[int]:
 
 
 def render_update(user, subscription: dict | None, session_ids, trace_ids,
-                  overflow: bool = False) -> tuple[list[int], dict | None]:
-    """Re-check the scope, then render what changed for this page. Runs in a thread."""
+                  overflow: bool = False, kpis: bool = False) -> tuple[list[int], dict | None]:
+    """Re-check the scope, then render what changed for this page (and, with `kpis`, the
+    sessions page's KPI strip). Runs in a thread."""
     if not get_user_model().objects.filter(pk=user.pk, is_active=True).exists():
         return [], None
+    page = subscription["page"] if subscription else None
+    kpis = kpis and page == "sessions"
     team_ids = team_ids_for(user)
     session_ids = _uuids(session_ids)
     trace_ids = _ints(trace_ids)
@@ -105,13 +112,14 @@ def render_update(user, subscription: dict | None, session_ids, trace_ids,
     visible_traces = set(
         Trace.objects.for_teams(team_ids).filter(pk__in=trace_ids).values_list("pk", flat=True)
     ) if trace_ids else set()
-    if not visible_sessions and not visible_traces and not overflow:
+    if not visible_sessions and not visible_traces and not overflow and not kpis:
         return team_ids, None
     payload: dict = {"type": "sessions.changed", "sessions": sorted(visible_sessions),
                      "traces": sorted(visible_traces)}
     if overflow:
         payload["overflow"] = True
-    page = subscription["page"] if subscription else None
+    if kpis:
+        payload["kpis"] = _sessions_kpis(subscription, team_ids)
     if page == "sessions" and visible_sessions:
         payload.update(_sessions_page(subscription, team_ids, visible_sessions))
     elif page == "session" and subscription["id"] in visible_sessions:
@@ -138,6 +146,14 @@ def _sessions_page(subscription, team_ids, ids) -> dict:
             if s.awaiting else None
         needs_you.append({"id": str(s.pk), "html": html})
     return {"rows": rows, "needs_you": needs_you}
+
+
+def _sessions_kpis(subscription, team_ids) -> str:
+    from sessions.views import session_kpi_strip
+
+    sessions = lists.filtered(lists.session_filterset(subscription["query"], team_ids))
+    return render_to_string("web/partials/kpis.html",
+                            {"kpis": session_kpi_strip(sessions, team_ids)})
 
 
 def _session_page(subscription, team_ids) -> dict:
@@ -237,6 +253,9 @@ class TeamFeed:
         self.receive_task = asyncio.ensure_future(self._receive())
         self.flush_task: asyncio.Task | None = None
         self.last_flush = float("-inf")
+        self.kpis_due = float("-inf")
+        self.kpis_owed = False
+        self.wake = asyncio.Event()
 
     async def _receive(self):
         try:
@@ -268,6 +287,7 @@ class TeamFeed:
         else:
             self.pending_sessions.update(sessions)
             self.pending_traces.update(traces)
+        self.wake.set()
         if self.flush_task is None:
             self.flush_task = asyncio.ensure_future(self._flush_soon())
 
@@ -280,22 +300,34 @@ class TeamFeed:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                if not self._pending():
+                    # Only a KPI count is owed: wait until it is due, or for a change.
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(),
+                                               max(0.0, self.kpis_due - loop.time()))
                 wait = self.last_flush + FLUSH_DELAY - loop.time()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                self.last_flush = loop.time()
+                self.last_flush = now = loop.time()
+                kpis = now >= self.kpis_due
+                if kpis:
+                    self.kpis_due = now + KPI_INTERVAL
+                self.kpis_owed = not kpis
                 sessions, traces, overflow = self.pending_sessions, self.pending_traces, \
                     self.overflow
                 self.pending_sessions, self.pending_traces, self.overflow = set(), set(), False
-                await self._deliver(sessions, traces, overflow)
+                await self._deliver(sessions, traces, overflow, kpis)
                 # Changes that arrived while rendering wait for the next window.
-                if not self.consumers or not (
-                        self.pending_sessions or self.pending_traces or self.overflow):
+                if not self.consumers or not (self._pending() or self.kpis_owed):
                     break
         finally:
             self.flush_task = None
 
-    async def _deliver(self, sessions, traces, overflow) -> None:
+    def _pending(self) -> bool:
+        return bool(self.pending_sessions or self.pending_traces or self.overflow)
+
+    async def _deliver(self, sessions, traces, overflow, kpis) -> None:
         groups: dict[tuple, list[LiveConsumer]] = {}
         for consumer in list(self.consumers):
             groups.setdefault(render_key(consumer.user, consumer.subscription), []) \
@@ -304,7 +336,7 @@ class TeamFeed:
             first = members[0]
             own = dict(first.subscription) if first.subscription else None
             team_ids, payload = await database_sync_to_async(render_update)(
-                first.user, own, sessions, traces, overflow)
+                first.user, own, sessions, traces, overflow, kpis)
             text = json.dumps(payload) if payload else None
             for consumer in members:
                 await consumer.deliver(team_ids, own, text)

@@ -209,10 +209,22 @@
     if (main) main.insertAdjacentElement("afterend", note);
   }
 
+  // The first page's "1–N of M" after live rows came in on top: N the rows now shown, M the
+  // fresh Total Sessions of the KPI strip.
+  function recount() {
+    var summary = document.getElementById("sessions-summary");
+    var total = document.querySelector('#kpis [data-kpi="total"]');
+    if (!summary || !total) return;
+    var rows = document.querySelectorAll("#session-rows tr.session-row").length;
+    summary.textContent = "1–" + rows + " of " + total.textContent.trim() + " sessions";
+  }
+
   function handle(config, message) {
     if (message.overflow) showOverflow();
     if (config.page === "sessions") {
+      swap("kpis", message.kpis);
       upsertTop(document.getElementById("session-rows"), "session-", message.rows, config.first_page);
+      if (message.kpis && config.first_page) recount();
       var lane = document.getElementById("needs-you-cards");
       upsertTop(lane, "needs-", message.needs_you, true);
       if (lane) lane.parentElement.classList.toggle("is-empty", !lane.children.length);

@@ -360,6 +360,10 @@ def test_live_updates_without_reload(page, asgi_server, member, team, ingest_sec
     new = Session.objects.get(external_id="second")
     page.wait_for_selector(f"#session-{new.pk}", timeout=10_000)
     assert table_ids(page)[0] == str(new.pk)  # on top
+    # The KPI strip is recounted too (at most once a second, and after the last change).
+    page.wait_for_selector('[data-kpi="total"]:text-is("2")', timeout=5_000)
+    assert page.inner_text('[data-kpi="running"]').strip() == "2"
+    assert page.inner_text("#sessions-summary") == "1–2 of 2 sessions"
     shot(page, "13-live-sessions")
 
     # A running session updates in place: its event count moves without a reload.

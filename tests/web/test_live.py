@@ -280,3 +280,40 @@ async def test_one_feed_per_team_per_process_joins_the_group(member, team):
         await tab.disconnect()
     assert team.pk not in feeds
     assert not layer.groups.get(team_group(team.pk))
+
+
+def kpi_total(html: str) -> int:
+    return int(re.search(r'data-kpi="total">(\d+)<', html).group(1))
+
+
+async def test_the_kpi_strip_is_recounted_at_most_once_a_second_and_after_the_last_change(
+        member, team, monkeypatch):
+    monkeypatch.setattr(consumers, "KPI_INTERVAL", 0.6)
+    agent = await database_sync_to_async(factories.AgentFactory)(team=team)
+    first = await database_sync_to_async(make_session)(agent)
+    tab = await connected(member)
+    await subscribe(tab, page="sessions", query="")
+    await group_send(team.pk, [first.pk])
+    message = await tab.receive_json_from(timeout=2)
+    assert kpi_total(message["kpis"]) == 1
+
+    second = await database_sync_to_async(make_session)(agent)
+    await group_send(team.pk, [second.pk])
+    message = await tab.receive_json_from(timeout=2)
+    assert message["sessions"] == [str(second.pk)] and "kpis" not in message  # not due yet
+    trailing = await tab.receive_json_from(timeout=2)  # once due, with no change of its own
+    assert trailing["sessions"] == [] and kpi_total(trailing["kpis"]) == 2
+    assert await tab.receive_nothing(0.8)
+    await tab.disconnect()
+
+
+async def test_other_pages_get_no_kpi_strip(member, team):
+    agent = await database_sync_to_async(factories.AgentFactory)(team=team)
+    session = await database_sync_to_async(make_session)(agent)
+    tab = await connected(member)
+    await subscribe(tab, page="session", id=str(session.pk), after=0)
+    await group_send(team.pk, [session.pk])
+    message = await tab.receive_json_from(timeout=2)
+    assert "kpis" not in message and "header" in message
+    assert await tab.receive_nothing(1.5)
+    await tab.disconnect()
