@@ -13,17 +13,7 @@
 from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations, models
 
-
-class PostgresOnlySQL(migrations.RunSQL):
-    """RunSQL that is a no-op on any database but PostgreSQL."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
+from voight.migration_operations import PostgresOnlySQL
 
 
 class Migration(migrations.Migration):

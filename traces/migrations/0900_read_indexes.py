@@ -14,19 +14,9 @@ creates the pg_trgm extension (one owner, so unapplying this one never drops it)
 
 from django.db import migrations, models
 
+from voight.migration_operations import PostgresOnlySQL
+
 TRIGRAM_COLUMNS = ("prompt", "project_path", "trace_id")
-
-
-class PostgresOnlySQL(migrations.RunSQL):
-    """RunSQL that is a no-op on any database but PostgreSQL."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):
