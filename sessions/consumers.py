@@ -2,18 +2,18 @@
 
 The ingest pipeline broadcasts ids only (sessions.broadcast) to the group `team.<id>`. In
 each server process one TeamFeed per team is the group's only member: it delivers a change
-at once and then at most once per FLUSH_DELAY window, collecting the ids in between; for each
-distinct (user, page subscription) among the
-process's connections of that team it re-reads the user's teams (a membership removed a
-second ago stops the data at once), reads the changed rows through that scope and the page's
-own FilterSet, renders the same partial templates the page rendered (the sessions page's
-KPI strip too, recounted at most once per KPI_INTERVAL and once more after the last change),
-and sends that one message to every such connection. So a burst of a hundred ingest batches becomes one or two
-messages with one rendered row per session, a browser is never sent more than MAX_ROWS rows or
-MAX_EVENTS events at a time, and a hundred tabs on one page cost one Redis message per
-broadcast and one render per window instead of a hundred of each (that fan-out, a Redis
-round trip and a render per connection per broadcast, made delivery take tens of seconds at
-100 clients and 100 events/s).
+at once and then at most once per FLUSH_DELAY window, collecting the ids in between; for
+each distinct (user, page subscription) among the process's connections of that team it
+re-reads the user's teams (a membership removed a second ago stops the data at once), reads
+the changed rows through that scope and the page's own FilterSet, renders the same partial
+templates the page rendered (the sessions page's KPI strip too, recounted at most once per
+KPI_INTERVAL and once more after the last change), and sends that one message to every such
+connection. So a burst of a hundred ingest batches becomes one or two messages with one
+rendered row per session, a browser is never sent more than MAX_ROWS rows or MAX_EVENTS
+events at a time, and a hundred tabs on one page cost one Redis message per broadcast and
+one render per window instead of a hundred of each (that fan-out, a Redis round trip and a
+render per connection per broadcast, made delivery take tens of seconds at 100 clients and
+100 events/s).
 
 A page tells the consumer what it shows with one message after connecting:
 `{"action": "subscribe", "page": "sessions"|"session"|"traces"|"trace", "query": "<the
