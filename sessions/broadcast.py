@@ -8,9 +8,8 @@ and makes several Redis round trips (~5 ms), which was a third of a hook request
 cross-process layer (Redis) the message is handed to one sender thread per process, which
 sends it on its own long-lived event loop: the first change at once, then at most one
 message per team every `COALESCE_SECONDS` (the union of the ids that gathered meanwhile,
-the same message format). The in-memory
-layer (tests, the embedded default) is bound to its caller's process and loop, so it is
-still sent in line.
+the same message format). The in-memory layer (tests, the embedded default) is bound to its
+caller's process and loop, so it is still sent in line.
 """
 
 from __future__ import annotations

@@ -329,7 +329,12 @@ class TeamFeed:
 
     async def _deliver(self, sessions, traces, overflow, kpis) -> None:
         groups: dict[tuple, list[LiveConsumer]] = {}
+        # A window that only owes the KPI strip concerns the sessions page alone: no other
+        # page needs its scope re-read for nothing to send.
+        kpis_only = kpis and not (sessions or traces or overflow)
         for consumer in list(self.consumers):
+            if kpis_only and (consumer.subscription or {}).get("page") != "sessions":
+                continue
             groups.setdefault(render_key(consumer.user, consumer.subscription), []) \
                 .append(consumer)
         for members in groups.values():
