@@ -8,18 +8,21 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ingest import sdk
+from ingest import folder, sdk, staging
 from ingest.access import agent_hint, ingest_key
-from ingest.adapters import canonical, claude_code, cursor
+from ingest.adapters import canonical
+from ingest.models import StagedHook
 from ingest.parsing import BodyError, parse_json_body
 from ingest.pipeline import IngestContext, events_ingest
 from ingest.responses import body_error, error
 from ingest.schema import InvalidEvent
-from sessions.models import Decision
+from sessions.models import Agent, Decision, Session
 from sessions.services import decision_record
 
 
@@ -51,26 +54,52 @@ def ingest_batch(request):
     return JsonResponse(result.as_dict(), status=207)
 
 
-def _hook(request, adapter, default_agent: str):
+class Hook:
+    """One hook request, validated and staged (`ingest.staging`)."""
+
+    def __init__(self, key, body: dict, event, target: staging.HookTarget):
+        self.key, self.body, self.event, self.target = key, body, event, target
+
+    @property
+    def paused_reason(self) -> str | None:
+        return self.target.paused_reason
+
+
+def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
+    """Authenticate, validate and stage one hook; fold it in this request when its answer
+    depends on the fold (`ingest.staging`) or when settings say so."""
     key = ingest_key(request)
     if isinstance(key, JsonResponse):
-        return key, None
+        return key
     try:
         body = parse_json_body(request)
     except BodyError as exc:
-        return body_error(exc), None
+        return body_error(exc)
     if not isinstance(body, dict):
-        return error(400, "hook payload must be a JSON object"), None
+        return error(400, "hook payload must be a JSON object")
     idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()[:200]
+    try:
+        event = staging.ADAPTERS[adapter](body, key=f"idem|{idempotency}" if idempotency else None)
+    except InvalidEvent as exc:
+        return error(400, str(exc))
+    hint = agent_hint(request)
+    target = staging.hook_target(key, hint, event, adapter)
+    if target.agent_id is None and not key.team.auto_create_agents:
+        return error(400, "unknown agent_id and this team does not auto-create agents")
+    staging.hook_stage(key, adapter=adapter, body=body, agent_hint=hint,
+                       idempotency_key=idempotency, received_at=timezone.now())
+    deniable = can_deny(body) and not target.paused
+    if settings.VOIGHT_HOOK_FOLD == "request" or (deniable and target.pause_rules):
+        staging.staged_fold(team_id=key.team_id)
+        if deniable and target.pause_rules:  # the fold may have paused the agent
+            target = staging.hook_target(key, hint, event, adapter)
+    else:
+        transaction.on_commit(folder.poke)
+    return Hook(key, body, event, target)
 
-    def adapt(item: Any):
-        return adapter(item, key=f"idem|{idempotency}" if idempotency else None)
 
-    ctx = _context(request, key, source="http_hook", default_agent=default_agent)
-    result = events_ingest([body], ctx, adapt)
-    if result.results[0].status == "error":
-        return error(400, result.results[0].error), None
-    return result, body
+def _claude_code_can_deny(body: dict) -> bool:
+    return body.get("hook_event_name") == "PreToolUse"
 
 
 @csrf_exempt
@@ -78,25 +107,26 @@ def _hook(request, adapter, default_agent: str):
 def claude_code_hook(request):
     """`POST /v1/hooks/claude-code`: one raw hook JSON. 200 with an empty body — except a
     PreToolUse of a paused agent, answered with Claude Code's deny decision."""
-    result, body = _hook(request, claude_code.adapt, "claude-code")
-    if body is None:
-        return result
-    if result.agent_paused and body.get("hook_event_name") == "PreToolUse":
-        return _deny_tool(request, result, body)
+    hook = _hook(request, StagedHook.Adapter.CLAUDE_CODE, _claude_code_can_deny)
+    if not isinstance(hook, Hook):
+        return hook
+    if hook.paused_reason is not None and _claude_code_can_deny(hook.body):
+        return _deny_tool(hook)
     return HttpResponse(status=200)
 
 
-def _deny_tool(request, result, body) -> JsonResponse:
-    from sessions.models import Session
-
-    reason = f"Voight: agent paused — {result.paused_reason}"
-    session = Session.objects.filter(pk__in=result.session_ids).select_related("agent").first()
-    if session is not None:
-        decision_record(
-            agent=session.agent, session=session, kind=Decision.Kind.DENIED_TOOL,
-            outcome=f"denied {body.get('tool_name') or 'tool call'}: {result.paused_reason}",
-            inputs={"tool_name": body.get("tool_name"), "tool_use_id": body.get("tool_use_id")},
-        )
+def _deny_tool(hook: Hook) -> JsonResponse:
+    reason = f"Voight: agent paused — {hook.paused_reason}"
+    agent = Agent.objects.get(pk=hook.target.agent_id)
+    session = Session.objects.filter(
+        agent=agent, external_id=hook.event.session_external_id
+    ).first()  # None while the session's first hooks are still staged
+    decision_record(
+        agent=agent, session=session, kind=Decision.Kind.DENIED_TOOL,
+        outcome=f"denied {hook.body.get('tool_name') or 'tool call'}: {hook.paused_reason}",
+        inputs={"tool_name": hook.body.get("tool_name"),
+                "tool_use_id": hook.body.get("tool_use_id")},
+    )
     return JsonResponse({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
@@ -106,18 +136,21 @@ def _deny_tool(request, result, body) -> JsonResponse:
     })
 
 
+def _cursor_can_deny(body: dict) -> bool:
+    return str(body.get("hook_event_name", "")).startswith("before")
+
+
 @csrf_exempt
 @require_POST
 def cursor_hook(request):
     """`POST /v1/hooks/cursor`: one Cursor hook JSON. Before-hooks of a paused agent are
     answered with Cursor's deny; everything else gets an empty 200."""
-    result, body = _hook(request, cursor.adapt, "cursor")
-    if body is None:
-        return result
-    hook = body.get("hook_event_name", "")
-    if result.agent_paused and hook.startswith("before"):
-        message = f"Voight: agent paused — {result.paused_reason}"
-        if hook == "beforeSubmitPrompt":
+    hook = _hook(request, StagedHook.Adapter.CURSOR, _cursor_can_deny)
+    if not isinstance(hook, Hook):
+        return hook
+    if hook.paused_reason is not None and _cursor_can_deny(hook.body):
+        message = f"Voight: agent paused — {hook.paused_reason}"
+        if hook.body.get("hook_event_name") == "beforeSubmitPrompt":
             return JsonResponse({"continue": False, "user_message": message})
         return JsonResponse(
             {"permission": "deny", "user_message": message, "agent_message": message}

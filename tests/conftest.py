@@ -10,6 +10,14 @@ from django.test import Client
 from tests import factories
 
 
+@pytest.fixture(autouse=True)
+def _hooks_fold_in_the_request(settings):
+    # Tests read what a hook stored right after posting it; the folder thread's deferred
+    # fold has its own tests (tests/ingest/test_staged_hooks.py) and runs in the real-server
+    # tests, which take their settings from the environment.
+    settings.VOIGHT_HOOK_FOLD = "request"
+
+
 @pytest.fixture
 def team(db):
     return factories.TeamFactory()

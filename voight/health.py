@@ -1,4 +1,5 @@
-"""`GET /healthz`: database, Redis and the last periodic run, each said by name."""
+"""`GET /healthz`: database, Redis, the staged-hook backlog and the last periodic run, each
+said by name."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 LAST_BEAT_KEY = "voight:last-beat"
+# Folds run within a second of a hook; a staged hook this old means no process is folding.
+STAGED_HOOKS_MAX_AGE_SECONDS = 60
 
 
 def record_beat() -> None:
@@ -24,6 +27,7 @@ def healthz(request):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = {"ok": True}
+        checks["staged_hooks"] = staged_hooks_check()
     except Exception as exc:
         checks["database"] = {"ok": False, "error": str(exc)[:200]}
     if settings.REDIS_URL:
@@ -44,3 +48,18 @@ def healthz(request):
     # `time` lets `voight doctor` measure clock skew behind servers that send no Date header.
     return JsonResponse({"ok": healthy, "time": timezone.now().isoformat(), "checks": checks},
                         status=200 if healthy else 503)
+
+
+def staged_hooks_check() -> dict:
+    from django.db.models import Count, Min, Q
+
+    from ingest.models import StagedHook
+
+    waiting = Q(failed_at__isnull=True)
+    row = StagedHook.objects.aggregate(
+        waiting=Count("id", filter=waiting), oldest=Min("received_at", filter=waiting),
+        failed=Count("id", filter=~waiting),
+    )
+    age = (timezone.now() - row["oldest"]).total_seconds() if row["oldest"] else 0.0
+    return {"ok": age <= STAGED_HOOKS_MAX_AGE_SECONDS, "waiting": row["waiting"],
+            "oldest_seconds": round(age, 1), "failed": row["failed"]}

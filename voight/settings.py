@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from voight.env import env_bool, env_int, env_list, env_str
 
@@ -150,6 +151,13 @@ VOIGHT_MAX_BATCH = env_int("VOIGHT_MAX_BATCH", 1000)
 VOIGHT_MAX_EVENT_BYTES = env_int("VOIGHT_MAX_EVENT_BYTES", 1024 * 1024)
 VOIGHT_MAX_FIELD_CHARS = env_int("VOIGHT_MAX_FIELD_CHARS", 64 * 1024)
 VOIGHT_MAX_JSON_DEPTH = 64
+# How a hook request reaches the pipeline (ingest/staging.py). "background": the request
+# stages the hook and answers, the process's folder thread folds it a moment later.
+# "request": the request folds what it staged before answering — SQLite's single writer
+# gains nothing from a second one, and tests read the result at once.
+VOIGHT_HOOK_FOLD = env_str("VOIGHT_HOOK_FOLD", "background" if DATABASE_URL else "request")
+if VOIGHT_HOOK_FOLD not in ("background", "request"):
+    raise ImproperlyConfigured("VOIGHT_HOOK_FOLD must be 'background' or 'request'")
 # Django refuses bodies over this before our own 413 can answer; keep it above ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = VOIGHT_MAX_BODY_BYTES + 1024 * 1024
 
@@ -197,6 +205,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sessions.tasks.evaluate_alert_windows",
         "schedule": float(VOIGHT_ALERT_INTERVAL),
         "options": {"expires": VOIGHT_ALERT_INTERVAL * 0.9},
+    },
+    # Hooks a web process staged and did not fold before it stopped; running web processes
+    # fold each other's leftovers within a second, this covers a fleet that took no hooks since.
+    "fold-staged-hooks": {
+        "task": "ingest.tasks.fold_staged_hooks",
+        "schedule": 10.0,
+        "options": {"expires": 9},
     },
     # Months ahead are created long before they start, so running a few times a day only
     # matters after downtime; a no-op on SQLite.

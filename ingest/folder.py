@@ -1,0 +1,78 @@
+"""The process's folder: one daemon thread that folds staged hooks as they arrive.
+
+A hook request pokes it after its row is committed. The thread folds at once when it was
+idle — a quiet agent's hook is in its session within one fold (~20 ms) — and while it folds,
+new rows gather and go in the next fold together: under load the batches grow by
+themselves, which is what makes the fold cheap per event. It also wakes every
+`SWEEP_SECONDS` to take rows a process that died left behind (beat sweeps too, for when no
+web process is taking hooks).
+
+The thread starts on the first poke in each process, so a forking server (gunicorn) starts
+one per worker after the fork, never in the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from django.db import close_old_connections, connection
+
+from ingest.staging import staged_drain
+
+logger = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 1.0
+
+_wake = threading.Event()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_pid: int | None = None
+_stopping = False
+
+
+def poke() -> None:
+    """Fold soon: a row was staged (call after its commit)."""
+    global _thread, _pid, _stopping
+    _stopping = False
+    _wake.set()
+    if _thread is not None and _pid == os.getpid() and _thread.is_alive():
+        return
+    with _lock:
+        if _thread is None or _pid != os.getpid() or not _thread.is_alive():
+            _pid = os.getpid()
+            _thread = threading.Thread(target=_run, name="voight-hook-folder", daemon=True)
+            _thread.start()
+
+
+def stop(timeout: float = 5.0) -> None:
+    """Let the thread finish its fold and exit (tests; a process about to end need not)."""
+    global _stopping
+    _stopping = True
+    _wake.set()
+    if _thread is not None and _pid == os.getpid():
+        _thread.join(timeout)
+
+
+def _run() -> None:
+    try:
+        while not _stopping:
+            _wake.wait(SWEEP_SECONDS)
+            _wake.clear()
+            _fold()
+    finally:
+        connection.close()
+
+
+def _fold() -> None:
+    try:
+        if not staged_drain():
+            # Idle: hold no connection between sweeps (a server with many workers would
+            # otherwise keep one per worker open for nothing).
+            connection.close()
+    except Exception:  # the database is away: the rows wait, the next wake retries
+        logger.exception("folding staged hooks failed")
+        connection.close()
+    else:
+        close_old_connections()

@@ -1,0 +1,39 @@
+"""Hook deliveries accepted but not yet folded into events, sessions and traces."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from sessions.models import Agent
+from voight.models import Team
+
+
+class StagedHook(models.Model):
+    """One raw hook JSON, validated and answered, waiting for its fold (`ingest.staging`).
+
+    The request stores what the pipeline needs to do exactly what it would have done in the
+    request: the team and key agent it authenticated as, the `?agent=` hint, the adapter,
+    the idempotency key and the time it arrived (hook payloads carry no timestamp).
+    """
+
+    class Adapter(models.TextChoices):
+        CLAUDE_CODE = "claude-code"
+        CURSOR = "cursor"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    key_agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    agent_hint = models.CharField(max_length=128, blank=True)
+    adapter = models.CharField(max_length=20, choices=Adapter.choices)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    body = models.TextField(help_text="the cleaned hook JSON")
+    received_at = models.DateTimeField(default=timezone.now)
+    # A row the pipeline raised on, alone, is set aside with the error instead of blocking
+    # every fold after it; it stays for an operator to read.
+    failed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.adapter} hook #{self.pk}"

@@ -1,0 +1,202 @@
+"""Hook requests answered at once, folded into events and rollups a moment later.
+
+A hook request (one event) used to run the whole pipeline under its session's lock: about
+16 statements for one event, against one INSERT for the same JSON stored plainly. The
+request now authenticates, validates with the adapter (bad input still gets its 4xx), reads
+the agent's pause state, and appends the hook to `StagedHook` in one statement. A fold —
+`staged_fold`, run by the process's folder thread (`ingest.folder`), by beat, or in the
+request itself — claims staged rows and runs them through `events_ingest` as batches, which
+costs a fraction of a request per event. The fold deletes the rows it stored in the same
+transaction, so each hook is folded exactly once: a fold that dies rolls back and its rows
+wait for the next one.
+
+The pipeline does not depend on arrival order (stitching, dedupe and rollups are exact for
+any order), so folding the rows of several requests together gives what folding them one by
+one would. Two things read state the fold has not reached yet, and both are handled here:
+- A hook names no time: its time is when it arrived (`received_at`), not when it is folded.
+- A hook that can be denied (Claude Code's PreToolUse, Cursor's before-hooks) is folded in
+  its own request when the team has a rule that can pause an agent at ingest, so the call
+  that trips the rule is the one denied, as before — with the team's earlier staged hooks
+  folded first, so the rule sees every call before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.adapters import claude_code, cursor
+from ingest.models import StagedHook
+from ingest.pipeline import IngestContext, events_ingest
+from ingest.schema import CanonicalEvent
+from sessions.models import Agent, AlertRule, Session
+from voight.models import ApiKey, Team
+
+logger = logging.getLogger(__name__)
+
+# Rows per fold transaction: large enough that a backlog drains in batches the pipeline
+# handles at its batch rate, small enough that session locks are held briefly.
+FOLD_LIMIT = 500
+
+ADAPTERS = {
+    StagedHook.Adapter.CLAUDE_CODE: claude_code.adapt,
+    StagedHook.Adapter.CURSOR: cursor.adapt,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class HookTarget:
+    """What a hook request must know before it answers: the agent it will land on."""
+
+    agent_id: int | None
+    paused_reason: str | None  # None: not paused
+    pause_rules: bool  # the team has an enabled rule whose action pauses the agent
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_reason is not None
+
+
+def _default_slug(event: CanonicalEvent, default_agent: str) -> str:
+    # The pipeline's rule (`pipeline._default_agent`) for an event whose session is new.
+    if event.hook_event_name in claude_code.HOOK_TYPES:
+        return "claude-code"
+    return default_agent
+
+
+def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
+                default_agent: str) -> HookTarget:
+    """The agent `event` will be stored under, its pause state, and whether the team has
+    pause rules — one statement. An event naming no agent joins its session's agent, as the
+    pipeline does."""
+    agent_table = Agent._meta.db_table
+    rules = (
+        f"EXISTS (SELECT 1 FROM {AlertRule._meta.db_table} r WHERE r.team_id = %s "
+        "AND r.enabled AND r.action = %s)"
+    )
+    params: list = [key.team_id, AlertRule.Action.PAUSE_AGENT]
+    explicit = key.agent.slug if key.agent_id else (event.agent_slug or agent_hint)
+    if explicit:
+        slug_sql = "%s"
+        params += [key.team_id, explicit[:128]]
+    else:
+        slug_sql = (
+            f"COALESCE((SELECT a2.slug FROM {Session._meta.db_table} s JOIN {agent_table} a2 "
+            "ON a2.id = s.agent_id WHERE s.team_id = %s AND s.external_id = %s "
+            "ORDER BY s.started_at LIMIT 1), %s)"
+        )
+        params += [key.team_id, key.team_id, event.session_external_id,
+                   _default_slug(event, default_agent)]
+    query = (
+        f"SELECT a.id, a.paused_at, a.paused_reason, {rules} FROM (SELECT 1) AS one "
+        f"LEFT JOIN {agent_table} a ON a.team_id = %s AND a.slug = {slug_sql}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        agent_id, paused_at, reason, pause_rules = cursor.fetchone()
+    paused = (reason or "agent paused") if paused_at else None
+    return HookTarget(agent_id, paused, bool(pause_rules))
+
+
+def hook_stage(key: ApiKey, *, adapter: str, body: dict, agent_hint: str | None,
+               idempotency_key: str, received_at: datetime) -> None:
+    StagedHook.objects.create(
+        team_id=key.team_id, key_agent_id=key.agent_id, agent_hint=agent_hint or "",
+        adapter=adapter, idempotency_key=idempotency_key,
+        body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+        received_at=received_at,
+    )
+
+
+def _adapt(row: StagedHook) -> CanonicalEvent:
+    key = f"idem|{row.idempotency_key}" if row.idempotency_key else None
+    event = ADAPTERS[row.adapter](json.loads(row.body), key=key)
+    event.ts = event.ts or row.received_at
+    return event
+
+
+def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int:
+    """Fold up to `limit` staged hooks, oldest first; returns how many were claimed.
+
+    Without `team_id` (the folder, beat) rows another fold holds are skipped, so folds
+    running side by side share the backlog. With it (a request that must answer from the
+    folded state) the fold waits for the team's rows other folds hold to be stored, then
+    folds the rest.
+    """
+    with transaction.atomic():
+        pending = StagedHook.objects.filter(failed_at__isnull=True).order_by("id")
+        if team_id is None:
+            pending = pending.select_for_update(skip_locked=True)
+        else:
+            pending = pending.filter(team_id=team_id).select_for_update()
+        rows = list(pending[:limit])
+        if not rows:
+            return 0
+        folded, failed = _fold_rows(rows)
+        StagedHook.objects.filter(pk__in=[row.pk for row in folded]).delete()
+        now = timezone.now()
+        for row, error in failed:
+            StagedHook.objects.filter(pk=row.pk).update(failed_at=now, error=error[:5000])
+    return len(rows)
+
+
+def staged_drain() -> int:
+    """Fold until nothing unclaimed is left; returns how many rows were claimed."""
+    total = claimed = staged_fold()
+    while claimed == FOLD_LIMIT:
+        claimed = staged_fold()
+        total += claimed
+    return total
+
+
+def _fold_rows(rows: list[StagedHook]):
+    """Run `rows` through the pipeline, one batch per ingest context. A batch that raises is
+    retried row by row, so one bad row is set aside without holding back the others."""
+    teams = Team.objects.in_bulk({row.team_id for row in rows})
+    key_agents = Agent.objects.in_bulk({row.key_agent_id for row in rows if row.key_agent_id})
+    batches: dict[tuple, list[StagedHook]] = defaultdict(list)
+    for row in rows:
+        batches[(row.team_id, row.key_agent_id, row.agent_hint, row.adapter)].append(row)
+    folded: list[StagedHook] = []
+    failed: list[tuple[StagedHook, str]] = []
+    for (team_id, key_agent_id, hint, adapter), batch in batches.items():
+        ctx = dict(team=teams[team_id], key_agent=key_agents.get(key_agent_id),
+                   agent_hint=hint or None, source="http_hook", default_agent=adapter)
+        try:
+            _fold_batch(batch, ctx)
+            folded += batch
+        except Exception:
+            if len(batch) == 1:
+                logger.exception("staged hook %s could not be folded; set aside", batch[0].pk)
+                failed.append((batch[0], _error_text()))
+                continue
+            for row in batch:
+                try:
+                    _fold_batch([row], ctx)
+                    folded.append(row)
+                except Exception:
+                    logger.exception("staged hook %s could not be folded; set aside", row.pk)
+                    failed.append((row, _error_text()))
+    return folded, failed
+
+
+def _fold_batch(batch: list[StagedHook], ctx: dict) -> None:
+    with transaction.atomic():  # a savepoint: a batch that raises leaves nothing behind
+        result = events_ingest(batch, IngestContext(**ctx), _adapt)
+    for row, item in zip(batch, result.results, strict=True):
+        if item.status == "error":
+            # Validated when it arrived; only a change since (the agent deleted, the team
+            # no longer auto-creating agents) lands here. Logged, as the request is gone.
+            logger.warning("staged hook %s dropped: %s", row.pk, item.error)
+
+
+def _error_text() -> str:
+    import traceback
+
+    return traceback.format_exc()

@@ -1,0 +1,279 @@
+"""Hook requests stage and answer; a fold stores them exactly as the request would have.
+
+Most tests fold in the request (tests/conftest.py); these run the production setting,
+`background`, where the request only stages and a fold — the folder thread, beat, or a
+deniable hook's own request — stores.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import close_old_connections, connection
+from django.test import Client
+
+from ingest import folder, staging, tasks
+from ingest.models import StagedHook
+from ingest.simulator import simulate_session
+from sessions.models import AlertRule, Decision, Session
+from sessions.services import agent_pause
+from tests import factories
+from tests.ingest.replay import expected_rollups, expected_traces, rollups, send, trace_rollups
+from traces.models import Event
+
+HOOK = "/v1/hooks/claude-code"
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def start(session="s"):
+    return {"session_id": session, "hook_event_name": "SessionStart", "source": "startup"}
+
+
+def pre_tool_use(n, session="s", command="npm test"):
+    return {"session_id": session, "hook_event_name": "PreToolUse", "tool_name": "Bash",
+            "tool_use_id": f"tu{n}", "tool_input": {"command": command}}
+
+
+@pytest.fixture
+def background(settings, monkeypatch):
+    """Production's setting with the folder thread replaced by a counter of its wake-ups."""
+    settings.VOIGHT_HOOK_FOLD = "background"
+    pokes = []
+    monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
+    return pokes
+
+
+@pytest.mark.django_db
+def test_a_hook_is_staged_answered_and_stored_by_the_fold(api, background,
+                                                          django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(HOOK, start())
+    assert (response.status_code, response.content) == (200, b"")
+    assert background == [1]  # the folder was woken, after the row was committed
+    assert Event.objects.count() == 0 and Session.objects.count() == 0
+    staged = StagedHook.objects.get()
+    assert (staged.adapter, staged.failed_at) == ("claude-code", None)
+
+    assert staging.staged_drain() == 1
+    assert StagedHook.objects.count() == 0
+    session = Session.objects.get()
+    assert (session.external_id, session.agent.slug, session.event_count) == (
+        "s", "claude-code", 1
+    )
+
+
+@pytest.mark.django_db
+def test_a_hook_keeps_the_time_it_arrived_not_the_time_it_was_folded(api, background):
+    arrived = datetime(2026, 11, 20, 9, 0, 0, 123000, tzinfo=UTC)
+    with time_machine.travel(arrived, tick=False):
+        api.post(HOOK, start())
+    with time_machine.travel(arrived + timedelta(minutes=3), tick=False):
+        staging.staged_drain()
+    assert Event.objects.get().ts == arrived
+    assert Session.objects.get().started_at == arrived
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fold", ["one by one", "all at once"])
+def test_folded_raw_streams_give_the_exact_rollups(api, background, fold):
+    """Two realistic raw sessions, interleaved as they arrive: folding each hook alone or the
+    whole backlog as one batch gives the simulator's exact numbers."""
+    rng = random.Random(11)
+    sessions = [simulate_session(rng, agent_slug="claude-code", start=START + timedelta(hours=i),
+                                 prompts=6, raw=True) for i in range(2)]
+    deliveries = sorted((d for s in sessions for d in s.deliveries), key=lambda d: d.ts)
+    if fold == "one by one":
+        for delivery in deliveries:
+            send(api, [delivery], real_time=True)
+            assert staging.staged_fold() == 1
+    else:
+        send(api, deliveries, real_time=True)
+        assert staging.staged_drain() == len(deliveries)
+    for simulated in sessions:
+        assert rollups(simulated.session_id) == expected_rollups(simulated)
+        assert trace_rollups(simulated.session_id) == expected_traces(simulated)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body, message", [
+    ([start()], "hook payload must be a JSON object"),
+    ({"hook_event_name": "SessionStart"}, "session_id is required"),
+    (start("x" * 300), "session_id is longer than 200 characters"),
+])
+def test_bad_hooks_are_refused_before_anything_is_staged(api, background, body, message):
+    response = api.post(HOOK, body)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert StagedHook.objects.count() == 0 and background == []
+
+
+@pytest.mark.django_db
+def test_an_unknown_agent_is_refused_when_the_team_does_not_create_agents(api_for, background):
+    team = factories.TeamFactory(auto_create_agents=False)
+    _, secret = factories.api_key(team, ["ingest"])
+    response = api_for(secret).post(HOOK + "?agent=nobody", start())
+    assert response.status_code == 400
+    assert "does not auto-create agents" in response.json()["error"]
+    assert StagedHook.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_paused_agent_is_denied_without_waiting_for_the_fold(api, background):
+    api.post(HOOK, start())
+    staging.staged_drain()
+    agent = Session.objects.get().agent
+    agent_pause(agent, "runaway loop")
+
+    response = api.post(HOOK, pre_tool_use(1))
+    decision = response.json()["hookSpecificOutput"]
+    assert (decision["permissionDecision"], decision["permissionDecisionReason"]) == (
+        "deny", "Voight: agent paused — runaway loop"
+    )
+    denial = Decision.objects.get(kind=Decision.Kind.DENIED_TOOL)
+    assert (denial.agent, denial.session) == (agent, Session.objects.get())
+    assert StagedHook.objects.count() == 1  # the denied call is still recorded, by the fold
+
+
+@pytest.mark.django_db
+def test_a_hook_naming_no_agent_is_answered_for_its_sessions_agent(api, background):
+    """A session opened under `?agent=bot` keeps that agent; a later hook naming none is
+    denied when bot is paused, as the fold will file it under bot."""
+    api.post(HOOK + "?agent=bot", start())
+    staging.staged_drain()
+    agent_pause(Session.objects.get().agent, "by hand")
+    assert api.post(HOOK, pre_tool_use(1)).json()["hookSpecificOutput"]["permissionDecision"] == (
+        "deny"
+    )
+
+
+@pytest.mark.django_db
+def test_the_call_that_trips_a_pause_rule_is_denied_with_earlier_hooks_folded_first(api, team,
+                                                                                    background):
+    """With a pause rule, a PreToolUse is folded in its own request — after the team's staged
+    hooks, so the rule counts the calls before it — and the call completing the row is
+    denied, not the one after."""
+    AlertRule.objects.create(team=team, kind=AlertRule.Kind.REPEATED_TOOL_CALL, threshold=3,
+                             action=AlertRule.Action.PAUSE_AGENT)
+    api.post(HOOK, start())
+    assert StagedHook.objects.count() == 1  # a SessionStart cannot be denied: staged only
+    answers = [api.post(HOOK, pre_tool_use(n)) for n in range(3)]
+    assert [a.content for a in answers[:2]] == [b"", b""]
+    assert answers[2].json()["hookSpecificOutput"]["permissionDecision"] == "deny"
+    assert StagedHook.objects.count() == 0
+    assert Session.objects.get().event_count == 4
+
+
+@pytest.mark.django_db
+def test_a_row_the_pipeline_raises_on_is_set_aside_and_the_others_are_stored(api, background,
+                                                                            monkeypatch):
+    for session in ("good-1", "poison", "good-2"):
+        api.post(HOOK, start(session))
+    real = staging.events_ingest
+
+    def events_ingest(items, ctx, adapter):
+        if any('"poison"' in row.body for row in items):
+            raise RuntimeError("boom")
+        return real(items, ctx, adapter)
+
+    monkeypatch.setattr(staging, "events_ingest", events_ingest)
+    assert staging.staged_drain() == 3
+    assert sorted(Session.objects.values_list("external_id", flat=True)) == ["good-1", "good-2"]
+    poisoned = StagedHook.objects.get()
+    assert poisoned.failed_at is not None and "RuntimeError: boom" in poisoned.error
+    assert staging.staged_drain() == 0  # set aside: no longer claimed
+
+
+@pytest.mark.django_db
+def test_a_fold_that_dies_leaves_its_rows_staged_and_nothing_stored(api, background,
+                                                                  monkeypatch):
+    api.post(HOOK, start())
+
+    def delete(*args, **kwargs):
+        raise ConnectionError("the process died mid-fold")
+
+    monkeypatch.setattr("django.db.models.query.QuerySet.delete", delete)
+    with pytest.raises(ConnectionError):
+        staging.staged_fold()
+    monkeypatch.undo()
+    assert Session.objects.count() == 0 and Event.objects.count() == 0
+    assert StagedHook.objects.filter(failed_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_beat_folds_what_no_web_process_folded(api, background):
+    for n in range(3):
+        api.post(HOOK, pre_tool_use(n))
+    assert tasks.fold_staged_hooks() == 3
+    assert Session.objects.get().event_count == 3
+
+
+# --- real threads and connections: the folder thread, concurrent folds -----------------
+
+def _wait_for(predicate, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team):
+    settings.VOIGHT_HOOK_FOLD = "background"
+    _, secret = factories.api_key(team, ["ingest"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    try:
+        for n in range(20):
+            body = pre_tool_use(n) if n else start()
+            assert client.post(HOOK, body, content_type="application/json").status_code == 200
+        assert _wait_for(lambda: Event.objects.count() == 20)
+    finally:
+        folder.stop()
+    assert StagedHook.objects.count() == 0
+    assert Session.objects.get().event_count == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_folds_running_side_by_side_store_each_hook_once(team):
+    rows = [
+        StagedHook(team=team, adapter="claude-code", received_at=START,
+                   body=f'{{"session_id":"s{n % 7}","hook_event_name":"PreToolUse",'
+                        f'"tool_name":"Bash","tool_use_id":"tu{n}"}}')
+        for n in range(1200)
+    ]
+    StagedHook.objects.bulk_create(rows)
+    claimed = []
+
+    def fold():
+        try:
+            claimed.append(staging.staged_drain())
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=fold) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(claimed) == 1200
+    assert Event.objects.count() == 1200
+    assert sum(Session.objects.values_list("event_count", flat=True)) == 1200
+    assert StagedHook.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_health_names_a_backlog_no_process_is_folding(api, background, client):
+    api.post(HOOK, start())
+    health = client.get("/healthz").json()["checks"]["staged_hooks"]
+    assert (health["ok"], health["waiting"], health["failed"]) == (True, 1, 0)
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=2)):
+        answer = client.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["staged_hooks"]["ok"] is False
