@@ -1,11 +1,12 @@
 """The process's folder: one daemon thread that folds staged hooks as they arrive.
 
 A hook request pokes it after its row is committed. The thread folds at once when it was
-idle — a quiet agent's hook is in its session within one fold (~20 ms) — and while it folds,
-new rows gather and go in the next fold together: under load the batches grow by
-themselves, which is what makes the fold cheap per event. It also wakes every
-`SWEEP_SECONDS` to take rows a process that died left behind (beat sweeps too, for when no
-web process is taking hooks).
+idle — a quiet agent's hook is in its session within one fold (~20 ms). While hooks keep
+coming it folds at most every `GATHER_SECONDS`, and only one fold runs at a time across all
+processes (`staging.FOLD_LOCK`): the rows that arrive meanwhile go in the next fold
+together, so under load the batches grow by themselves, which is what makes the fold cheap
+per event. It also wakes every `SWEEP_SECONDS` to take rows a process that died left
+behind (beat sweeps too, for when no web process is taking hooks).
 
 The thread starts on the first poke in each process, so a forking server (gunicorn) starts
 one per worker after the fork, never in the parent.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from django.db import close_old_connections, connection
 
@@ -24,6 +26,7 @@ from ingest.staging import staged_drain
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0
+GATHER_SECONDS = 0.05
 
 _wake = threading.Event()
 _lock = threading.Lock()
@@ -56,23 +59,36 @@ def stop(timeout: float = 5.0) -> None:
 
 
 def _run() -> None:
+    busy = False
+    began = 0.0
     try:
         while not _stopping:
-            _wake.wait(SWEEP_SECONDS)
+            if busy:
+                # Folds spaced start to start: while hooks keep coming, each fold takes a
+                # batch's worth at once instead of chasing every single hook.
+                time.sleep(max(0.0, began + GATHER_SECONDS - time.monotonic()))
+            else:
+                _wake.wait(SWEEP_SECONDS)
             _wake.clear()
-            _fold()
+            began = time.monotonic()
+            busy = _fold()
     finally:
         connection.close()
 
 
-def _fold() -> None:
+def _fold() -> bool:
+    """One drain; True when there may be more to fold soon (rows were claimed, or another
+    process's fold is running and this process's rows may arrive after it looked)."""
     try:
-        if not staged_drain():
-            # Idle: hold no connection between sweeps (a server with many workers would
-            # otherwise keep one per worker open for nothing).
-            connection.close()
+        claimed = staged_drain()
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged hooks failed")
         connection.close()
-    else:
-        close_old_connections()
+        return False
+    if claimed == 0:
+        # Idle: hold no connection between sweeps (a server with many workers would
+        # otherwise keep one per worker open for nothing).
+        connection.close()
+        return False
+    close_old_connections()
+    return True

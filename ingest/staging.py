@@ -121,17 +121,26 @@ def _adapt(row: StagedHook) -> CanonicalEvent:
     return event
 
 
-def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int:
-    """Fold up to `limit` staged hooks, oldest first; returns how many were claimed.
+# Folds without a team (folder threads, beat) take this transaction-level advisory lock, so
+# one runs at a time across all processes: the pipeline's cost is mostly per batch (13.6 ms
+# for one hook, 0.26 ms per hook in a batch of 500), and folders racing each other would
+# split the backlog into many small batches.
+FOLD_LOCK = 0x766F6967  # "voig"
 
-    Without `team_id` (the folder, beat) rows another fold holds are skipped, so folds
-    running side by side share the backlog. With it (a request that must answer from the
-    folded state) the fold waits for the team's rows other folds hold to be stored, then
-    folds the rest.
+
+def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int | None:
+    """Fold up to `limit` staged hooks, oldest first; returns how many were claimed, or None
+    when another process's fold is running (it will take these rows too).
+
+    With `team_id` (a request that must answer from the folded state) the fold does not
+    wait its turn: it waits only for the team's rows another fold holds to be stored, then
+    folds the team's rest.
     """
     with transaction.atomic():
         pending = StagedHook.objects.filter(failed_at__isnull=True).order_by("id")
         if team_id is None:
+            if not _fold_lock():
+                return None
             pending = pending.select_for_update(skip_locked=True)
         else:
             pending = pending.filter(team_id=team_id).select_for_update()
@@ -146,12 +155,21 @@ def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int:
     return len(rows)
 
 
-def staged_drain() -> int:
-    """Fold until nothing unclaimed is left; returns how many rows were claimed."""
-    total = claimed = staged_fold()
+def _fold_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite has one writer at a time anyway
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK])
+        return cursor.fetchone()[0]
+
+
+def staged_drain() -> int | None:
+    """Fold until nothing is left; the rows claimed, or None if another fold was running."""
+    claimed = staged_fold()
+    total = claimed
     while claimed == FOLD_LIMIT:
         claimed = staged_fold()
-        total += claimed
+        total += claimed or 0
     return total
 
 

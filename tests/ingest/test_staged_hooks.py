@@ -262,7 +262,7 @@ def test_folds_running_side_by_side_store_each_hook_once(team):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(claimed) == 1200
+    assert sum(c or 0 for c in claimed) == 1200  # None: another fold held the lock
     assert Event.objects.count() == 1200
     assert sum(Session.objects.values_list("event_count", flat=True)) == 1200
     assert StagedHook.objects.count() == 0
