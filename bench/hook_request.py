@@ -159,54 +159,61 @@ def run(quick: bool) -> dict:
         cursor.execute(BARE_DDL)
     seconds = 3 if quick else 15
     workers = 2 if quick else 4
-    team, secret, _ = common.bench_team(f"bench-hook-{random.randrange(10**9)}")
     bodies = _bodies(8 if quick else 64)
-    runs: dict = {}
-    figures = []
+    figures: list = []
     workdir = Path(tempfile.mkdtemp(prefix="voight-bench-wrk-"))
     try:
-        with common.Server("gunicorn", workers=workers) as server:
-            _wrk(server.url, "/bench/bare-insert", secret, bodies, 8, 1, "warm-bare", workdir)
-            warm = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, 8, 1, "warm-hook",
-                        workdir)
-            answered = warm["requests"] - warm["non2xx"]
-            _drain(team.pk)
-            for connections in (8, 32):
-                bare = _wrk(server.url, "/bench/bare-insert", secret, bodies, connections,
-                            seconds, f"bare{connections}", workdir)
-                pids = server.worker_pids()
-                cpu0 = common.cpu_seconds(pids)
-                hook = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, connections,
-                            seconds, f"hook{connections}", workdir)
-                hook["drain_s"] = round(_drain(team.pk), 3)
-                hook["server_cpu_ms_per_request"] = round(
-                    (common.cpu_seconds(pids) - cpu0) * 1000 / max(hook["requests"], 1), 3)
-                hook["stored_per_s"] = round(
-                    hook["requests"] / (hook["duration_s"] + hook["drain_s"]), 1)
-                answered += hook["requests"] - hook["non2xx"]
-                hook["all_stored"] = _stored(team.pk) >= answered  # wrk leaves a few unanswered
-                runs[connections] = {"bare": bare, "hook": hook}
-                errors = hook["non2xx"] + hook["socket_errors"]
-                figures.append(common.figure(
-                    f"hook request, {connections} connections", hook["req_per_s"], "req/s",
-                    reference=bare["req_per_s"], reference_name="bare insert req/s",
-                    target=f"≥ {TARGET_RATIO}× bare",
-                    ok=hook["req_per_s"] >= TARGET_RATIO * bare["req_per_s"] and not errors,
-                ))
-                figures.append(common.figure(
-                    f"hooks stored, {connections} connections (answers + fold drain)",
-                    hook["stored_per_s"], "hooks/s", reference=bare["req_per_s"],
-                    reference_name="bare insert req/s",
-                    target="every answered hook stored once", ok=hook["all_stored"],
-                ))
-                if connections == 8:
-                    figures.append(common.figure(
-                        "hook request p99, 8 connections", hook["p99_ms"], "ms",
-                        reference=bare["p99_ms"], reference_name="bare p99 ms",
-                        target=f"≤ {TARGET_P99_MS:g} ms", ok=hook["p99_ms"] <= TARGET_P99_MS,
-                        higher_is_better=False,
-                    ))
+        runs = _run_server(workers, seconds, bodies, workdir, figures)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"figures": figures, "details": {"workers": workers, "seconds": seconds,
                                             "bodies": len(bodies), "runs": runs}}
+
+
+def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
+                figures: list) -> dict:
+    team, secret, _ = common.bench_team(f"bench-hook-{random.randrange(10**9)}")
+    runs = {}
+    with common.Server("gunicorn", workers=workers) as server:
+        _wrk(server.url, "/bench/bare-insert", secret, bodies, 8, 1, "warm-bare", workdir)
+        warm = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, 8, 1, "warm-hook",
+                    workdir)
+        answered = warm["requests"] - warm["non2xx"]
+        _drain(team.pk)
+        for connections in (8, 32):
+            bare = _wrk(server.url, "/bench/bare-insert", secret, bodies, connections,
+                        seconds, f"bare{connections}", workdir)
+            pids = server.worker_pids()
+            cpu0 = common.cpu_seconds(pids)
+            hook = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, connections,
+                        seconds, f"hook{connections}", workdir)
+            hook["drain_s"] = round(_drain(team.pk), 3)
+            hook["server_cpu_ms_per_request"] = round(
+                (common.cpu_seconds(pids) - cpu0) * 1000 / max(hook["requests"], 1), 3)
+            hook["stored_per_s"] = round(
+                hook["requests"] / (hook["duration_s"] + hook["drain_s"]), 1)
+            answered += hook["requests"] - hook["non2xx"]
+            hook["all_stored"] = _stored(team.pk) >= answered  # wrk leaves a few unanswered
+            runs[connections] = {"bare": bare, "hook": hook}
+            errors = hook["non2xx"] + hook["socket_errors"]
+            label = f"{connections} connections"
+            figures.append(common.figure(
+                f"hook request, {label}", hook["req_per_s"], "req/s",
+                reference=bare["req_per_s"], reference_name="bare insert req/s",
+                target=f"≥ {TARGET_RATIO}× bare",
+                ok=hook["req_per_s"] >= TARGET_RATIO * bare["req_per_s"] and not errors,
+            ))
+            figures.append(common.figure(
+                f"hooks stored, {label} (answers + drain)",
+                hook["stored_per_s"], "hooks/s", reference=bare["req_per_s"],
+                reference_name="bare insert req/s",
+                target="every answered hook stored once", ok=hook["all_stored"],
+            ))
+            if connections == 8:
+                figures.append(common.figure(
+                    f"hook request p99, {label}", hook["p99_ms"], "ms",
+                    reference=bare["p99_ms"], reference_name="bare p99 ms",
+                    target=f"≤ {TARGET_P99_MS:g} ms", ok=hook["p99_ms"] <= TARGET_P99_MS,
+                    higher_is_better=False,
+                ))
+    return runs

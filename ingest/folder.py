@@ -1,15 +1,18 @@
-"""The process's folder: one daemon thread that folds staged hooks as they arrive.
+"""Folding staged hooks as they arrive: a daemon thread in each web process.
 
-A hook request pokes it after its row is committed. The thread folds at once when it was
-idle — a quiet agent's hook is in its session within one fold (~20 ms). While hooks keep
-coming it folds at most every `GATHER_SECONDS`, and only one fold runs at a time across all
-processes (`staging.FOLD_LOCK`): the rows that arrive meanwhile go in the next fold
-together, so under load the batches grow by themselves, which is what makes the fold cheap
-per event. It also wakes every `SWEEP_SECONDS` to take rows a process that died left
-behind (beat sweeps too, for when no web process is taking hooks).
+(A separate folding process was measured too: no faster on the hook bench, one more process
+to run, so the thread it is — docs/scaling.md.)
 
-The thread starts on the first poke in each process, so a forking server (gunicorn) starts
-one per worker after the fork, never in the parent.
+The loop folds at once when it was idle — a quiet agent's hook is in its session within one
+fold (~20 ms). While hooks keep coming it folds at most every `GATHER_SECONDS`, and only one
+fold runs at a time across all processes (`staging.FOLD_LOCK`): the rows that arrive
+meanwhile go in the next fold together, so under load the batches grow by themselves, which
+is what makes the fold cheap per event.
+
+The thread is woken by the request that staged a row (`poke`) and also sweeps every
+`SWEEP_SECONDS` for rows a process that died left behind. It starts on the first poke in
+each process, so a forking server (gunicorn) starts one per worker after the fork, never in
+the parent. Beat sweeps too, for when no web process is taking hooks.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def poke() -> None:
     with _lock:
         if _thread is None or _pid != os.getpid() or not _thread.is_alive():
             _pid = os.getpid()
-            _thread = threading.Thread(target=_run, name="voight-hook-folder", daemon=True)
+            _thread = threading.Thread(target=_run_thread, name="voight-hook-folder",
+                                       daemon=True)
             _thread.start()
 
 
@@ -58,7 +62,7 @@ def stop(timeout: float = 5.0) -> None:
         _thread.join(timeout)
 
 
-def _run() -> None:
+def _run_thread() -> None:
     busy = False
     began = 0.0
     try:
@@ -84,11 +88,7 @@ def _fold() -> bool:
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged hooks failed")
         connection.close()
-        return False
-    if claimed == 0:
-        # Idle: hold no connection between sweeps (a server with many workers would
-        # otherwise keep one per worker open for nothing).
-        connection.close()
+        time.sleep(SWEEP_SECONDS)
         return False
     close_old_connections()
-    return True
+    return claimed != 0

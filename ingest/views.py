@@ -5,7 +5,6 @@ and answers."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -93,7 +92,7 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
         staging.staged_fold(team_id=key.team_id)
         if deniable and target.pause_rules:  # the fold may have paused the agent
             target = staging.hook_target(key, hint, event, adapter)
-    else:
+    elif settings.VOIGHT_HOOK_FOLD == "thread":
         transaction.on_commit(folder.poke)
     return Hook(key, body, event, target)
 

@@ -151,13 +151,13 @@ VOIGHT_MAX_BATCH = env_int("VOIGHT_MAX_BATCH", 1000)
 VOIGHT_MAX_EVENT_BYTES = env_int("VOIGHT_MAX_EVENT_BYTES", 1024 * 1024)
 VOIGHT_MAX_FIELD_CHARS = env_int("VOIGHT_MAX_FIELD_CHARS", 64 * 1024)
 VOIGHT_MAX_JSON_DEPTH = 64
-# How a hook request reaches the pipeline (ingest/staging.py). "background": the request
-# stages the hook and answers, the process's folder thread folds it a moment later.
-# "request": the request folds what it staged before answering — SQLite's single writer
-# gains nothing from a second one, and tests read the result at once.
-VOIGHT_HOOK_FOLD = env_str("VOIGHT_HOOK_FOLD", "background" if DATABASE_URL else "request")
-if VOIGHT_HOOK_FOLD not in ("background", "request"):
-    raise ImproperlyConfigured("VOIGHT_HOOK_FOLD must be 'background' or 'request'")
+# How a hook request reaches the pipeline (ingest/staging.py, ingest/folder.py). The request
+# stages the hook and answers; then "thread": a thread in each web process folds it a moment
+# later; "request": the request folds before answering — SQLite's single writer gains
+# nothing from a second one, and tests read the result at once.
+VOIGHT_HOOK_FOLD = env_str("VOIGHT_HOOK_FOLD", "thread" if DATABASE_URL else "request")
+if VOIGHT_HOOK_FOLD not in ("thread", "request"):
+    raise ImproperlyConfigured("VOIGHT_HOOK_FOLD must be 'thread' or 'request'")
 # Django refuses bodies over this before our own 413 can answer; keep it above ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = VOIGHT_MAX_BODY_BYTES + 1024 * 1024
 

@@ -1,8 +1,8 @@
 """Hook requests stage and answer; a fold stores them exactly as the request would have.
 
-Most tests fold in the request (tests/conftest.py); these run the production setting,
-`background`, where the request only stages and a fold — the folder thread, beat, or a
-deniable hook's own request — stores.
+Most tests fold in the request (tests/conftest.py); these run the production settings,
+where the request only stages and a fold — a folder thread or process, beat, or a deniable
+hook's own request — stores.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def pre_tool_use(n, session="s", command="npm test"):
 @pytest.fixture
 def background(settings, monkeypatch):
     """Production's setting with the folder thread replaced by a counter of its wake-ups."""
-    settings.VOIGHT_HOOK_FOLD = "background"
+    settings.VOIGHT_HOOK_FOLD = "thread"
     pokes = []
     monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
     return pokes
@@ -225,7 +225,7 @@ def _wait_for(predicate, seconds=10.0):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team):
-    settings.VOIGHT_HOOK_FOLD = "background"
+    settings.VOIGHT_HOOK_FOLD = "thread"
     _, secret = factories.api_key(team, ["ingest"])
     client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     try:
