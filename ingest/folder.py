@@ -29,7 +29,7 @@ from ingest.staging import staged_drain
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0
-GATHER_SECONDS = 0.05
+GATHER_SECONDS = 0.025
 
 _wake = threading.Event()
 _lock = threading.Lock()
