@@ -277,3 +277,25 @@ def test_health_names_a_backlog_no_process_is_folding(api, background, client):
         answer = client.get("/healthz")
     assert answer.status_code == 503
     assert answer.json()["checks"]["staged_hooks"]["ok"] is False
+
+
+@pytest.mark.django_db
+def test_staff_fold_a_set_aside_hook_again_from_the_admin(api, background, monkeypatch):
+    api.post(HOOK, start("later"))
+    monkeypatch.setattr(staging, "events_ingest", lambda *a: (_ for _ in ()).throw(OSError()))
+    staging.staged_drain()
+    monkeypatch.undo()
+    staged = StagedHook.objects.get()
+    assert staged.failed_at is not None
+
+    staff = factories.UserFactory(is_staff=True, is_superuser=True)
+    admin = Client()
+    admin.force_login(staff)
+    assert admin.get(f"/admin/ingest/stagedhook/{staged.pk}/change/").status_code == 200
+    response = admin.post("/admin/ingest/stagedhook/?failed_at__isnull=False", {
+        "action": "fold_again", "_selected_action": [staged.pk],
+    }, follow=True)
+    assert response.status_code == 200
+    assert b"1 hook(s) queued again: 0 not stored yet" in response.content
+    assert Session.objects.get().external_id == "later"
+    assert StagedHook.objects.count() == 0
