@@ -31,6 +31,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from ingest import privacy
 from ingest.adapters import claude_code, cursor
 from ingest.models import StagedHook
 from ingest.pipeline import IngestContext, events_ingest
@@ -157,7 +158,9 @@ def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int |
         StagedHook.objects.filter(pk__in=[row.pk for row in folded]).delete()
         now = timezone.now()
         for row, error in failed:
-            StagedHook.objects.filter(pk=row.pk).update(failed_at=now, error=error[:5000])
+            StagedHook.objects.filter(pk=row.pk).update(
+                failed_at=now, error=error[:5000], body=_kept_body(row),
+            )
     return len(rows)
 
 
@@ -218,6 +221,14 @@ def _fold_batch(batch: list[StagedHook], ctx: dict) -> None:
             # Validated when it arrived; only a change since (the agent deleted, the team
             # no longer auto-creating agents) lands here. Logged, as the request is gone.
             logger.warning("staged hook %s dropped: %s", row.pk, item.error)
+
+
+def _kept_body(row: StagedHook) -> str:
+    """The body a set-aside row keeps: a hook is staged as sent, for at most a fold's time;
+    one that waits for an operator keeps no secret its team has asked Voight to scrub."""
+    if not row.team.scrub_secrets:
+        return row.body
+    return json.dumps(privacy.scrub_secrets(json.loads(row.body)), ensure_ascii=False)
 
 
 def _error_text() -> str:

@@ -169,10 +169,13 @@ def test_the_call_that_trips_a_pause_rule_is_denied_with_earlier_hooks_folded_fi
 
 
 @pytest.mark.django_db
-def test_a_row_the_pipeline_raises_on_is_set_aside_and_the_others_are_stored(api, background,
+def test_a_row_the_pipeline_raises_on_is_set_aside_and_the_others_are_stored(api, team,
+                                                                            background,
                                                                             monkeypatch):
+    team.scrub_secrets = True
+    team.save()
     for session in ("good-1", "poison", "good-2"):
-        api.post(HOOK, start(session))
+        api.post(HOOK, {**start(session), "prompt": "deploy with sk-ant-api03-" + "x" * 40})
     real = staging.events_ingest
 
     def events_ingest(items, ctx, adapter):
@@ -185,6 +188,8 @@ def test_a_row_the_pipeline_raises_on_is_set_aside_and_the_others_are_stored(api
     assert sorted(Session.objects.values_list("external_id", flat=True)) == ["good-1", "good-2"]
     poisoned = StagedHook.objects.get()
     assert poisoned.failed_at is not None and "RuntimeError: boom" in poisoned.error
+    # Kept for an operator, it keeps no secret the team has Voight scrub.
+    assert "sk-ant-api03" not in poisoned.body and '"poison"' in poisoned.body
     assert staging.staged_drain() == 0  # set aside: no longer claimed
 
 
