@@ -1,9 +1,10 @@
 """Ingest endpoints (SPEC 4.1). Plain Django views: the hook path is hot, and DRF's request
-wrapping costs a quarter of the time of a small write. Each view parses, calls the pipeline,
-and answers."""
+wrapping costs a quarter of the time of a small write. Each view parses, then calls the
+pipeline (batches) or stages the hook for its fold (`ingest.staging`), and answers."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from ingest.models import StagedHook
 from ingest.parsing import BodyError, parse_json_body
 from ingest.pipeline import IngestContext, events_ingest
 from ingest.responses import body_error, error
-from ingest.schema import InvalidEvent
+from ingest.schema import CanonicalEvent, InvalidEvent
 from sessions.models import Agent, Decision, Session
 from sessions.services import decision_record
 
@@ -53,15 +54,13 @@ def ingest_batch(request):
     return JsonResponse(result.as_dict(), status=207)
 
 
+@dataclasses.dataclass(frozen=True)
 class Hook:
     """One hook request, validated and staged (`ingest.staging`)."""
 
-    def __init__(self, key, body: dict, event, target: staging.HookTarget):
-        self.key, self.body, self.event, self.target = key, body, event, target
-
-    @property
-    def paused_reason(self) -> str | None:
-        return self.target.paused_reason
+    body: dict
+    event: CanonicalEvent
+    target: staging.HookTarget
 
 
 def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
@@ -94,7 +93,7 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
             target = staging.hook_target(key, hint, event, adapter)
     elif settings.VOIGHT_HOOK_FOLD == "thread":
         transaction.on_commit(folder.poke)
-    return Hook(key, body, event, target)
+    return Hook(body, event, target)
 
 
 def _claude_code_can_deny(body: dict) -> bool:
@@ -109,20 +108,21 @@ def claude_code_hook(request):
     hook = _hook(request, StagedHook.Adapter.CLAUDE_CODE, _claude_code_can_deny)
     if not isinstance(hook, Hook):
         return hook
-    if hook.paused_reason is not None and _claude_code_can_deny(hook.body):
+    if hook.target.paused and _claude_code_can_deny(hook.body):
         return _deny_tool(hook)
     return HttpResponse(status=200)
 
 
 def _deny_tool(hook: Hook) -> JsonResponse:
-    reason = f"Voight: agent paused — {hook.paused_reason}"
+    paused_reason = hook.target.paused_reason
+    reason = f"Voight: agent paused — {paused_reason}"
     agent = Agent.objects.get(pk=hook.target.agent_id)
     session = Session.objects.filter(
         agent=agent, external_id=hook.event.session_external_id
     ).first()  # None while the session's first hooks are still staged
     decision_record(
         agent=agent, session=session, kind=Decision.Kind.DENIED_TOOL,
-        outcome=f"denied {hook.body.get('tool_name') or 'tool call'}: {hook.paused_reason}",
+        outcome=f"denied {hook.body.get('tool_name') or 'tool call'}: {paused_reason}",
         inputs={"tool_name": hook.body.get("tool_name"),
                 "tool_use_id": hook.body.get("tool_use_id")},
     )
@@ -147,8 +147,8 @@ def cursor_hook(request):
     hook = _hook(request, StagedHook.Adapter.CURSOR, _cursor_can_deny)
     if not isinstance(hook, Hook):
         return hook
-    if hook.paused_reason is not None and _cursor_can_deny(hook.body):
-        message = f"Voight: agent paused — {hook.paused_reason}"
+    if hook.target.paused and _cursor_can_deny(hook.body):
+        message = f"Voight: agent paused — {hook.target.paused_reason}"
         if hook.body.get("hook_event_name") == "beforeSubmitPrompt":
             return JsonResponse({"continue": False, "user_message": message})
         return JsonResponse(
