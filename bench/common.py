@@ -211,6 +211,20 @@ def bench_team(slug: str, *, scopes=("ingest",), user=None):
     return team, ingest, read
 
 
+def staged_drained(team_pk: int, timeout: float = 300.0) -> float:
+    """Wait until the team has no staged hook left to fold (hooks are answered when staged,
+    ingest/staging.py); returns the seconds waited."""
+    from ingest.models import StagedHook
+
+    began = time.monotonic()
+    pending = StagedHook.objects.filter(team_id=team_pk, failed_at__isnull=True)
+    while pending.exists():
+        if time.monotonic() - began > timeout:
+            raise RuntimeError(f"staged hooks not folded after {timeout:.0f} s")
+        time.sleep(0.05)
+    return time.monotonic() - began
+
+
 def percentile(values, fraction: float) -> float:
     ordered = sorted(values)
     if not ordered:

@@ -27,7 +27,6 @@ import random
 import shutil
 import subprocess
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -129,19 +128,6 @@ def _wrk(url: str, path: str, secret: str, bodies: list[str], connections: int,
     }
 
 
-def _drain(team_pk: int, timeout: float = 300.0) -> float:
-    """Seconds until the team has no staged hook left to fold."""
-    from ingest.models import StagedHook
-
-    began = time.monotonic()
-    pending = StagedHook.objects.filter(team_id=team_pk, failed_at__isnull=True)
-    while pending.exists():
-        if time.monotonic() - began > timeout:
-            raise RuntimeError(f"staged hooks not folded after {timeout:.0f} s")
-        time.sleep(0.05)
-    return time.monotonic() - began
-
-
 def _stored(team_pk: int) -> int:
     from traces.models import Event
 
@@ -179,7 +165,7 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
         warm = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, 8, 1, "warm-hook",
                     workdir)
         answered = warm["requests"] - warm["non2xx"]
-        _drain(team.pk)
+        common.staged_drained(team.pk)
         for connections in (8, 32):
             bare = _wrk(server.url, "/bench/bare-insert", secret, bodies, connections,
                         seconds, f"bare{connections}", workdir)
@@ -187,7 +173,7 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
             cpu0 = common.cpu_seconds(pids)
             hook = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, connections,
                         seconds, f"hook{connections}", workdir)
-            hook["drain_s"] = round(_drain(team.pk), 3)
+            hook["drain_s"] = round(common.staged_drained(team.pk), 3)
             hook["server_cpu_ms_per_request"] = round(
                 (common.cpu_seconds(pids) - cpu0) * 1000 / max(hook["requests"], 1), 3)
             hook["stored_per_s"] = round(

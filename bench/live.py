@@ -277,6 +277,7 @@ def run(quick: bool) -> dict:
         total = int(rate * seconds)
         for i in range(total):
             create(i)
+        common.staged_drained(team.pk)
         ref_pks = _session_pks(team, ref_prefix)
         layer = get_channel_layer()
 

@@ -88,7 +88,7 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
                        idempotency_key=idempotency, received_at=timezone.now())
     deniable = can_deny(body) and not target.paused
     if settings.VOIGHT_HOOK_FOLD == "request" or (deniable and target.pause_rules):
-        staging.staged_fold(team_id=key.team_id)
+        staging.staged_drain(team_id=key.team_id)
         if deniable and target.pause_rules:  # the fold may have paused the agent
             target = staging.hook_target(key, hint, event, adapter)
     elif settings.VOIGHT_HOOK_FOLD == "thread":
