@@ -20,7 +20,7 @@ from django.test import Client
 from ingest import folder, staging, tasks
 from ingest.models import StagedHook
 from ingest.simulator import simulate_session
-from sessions.models import AlertRule, Decision, Session
+from sessions.models import Agent, AlertRule, Decision, Session
 from sessions.services import agent_pause
 from tests import factories
 from tests.ingest.replay import expected_rollups, expected_traces, rollups, send, trace_rollups
@@ -149,6 +149,17 @@ def test_a_hook_naming_no_agent_is_answered_for_its_sessions_agent(api, backgrou
     assert api.post(HOOK, pre_tool_use(1)).json()["hookSpecificOutput"]["permissionDecision"] == (
         "deny"
     )
+
+
+@pytest.mark.django_db
+def test_a_key_bound_to_an_agent_is_answered_for_that_agent(team, api_for, background):
+    bot = Agent.objects.create(team=team, slug="ci-bot")
+    _, secret = factories.api_key(team, ["ingest"], agent=bot)
+    agent_pause(bot, "by hand")
+    answer = api_for(secret).post(HOOK + "?agent=ignored", pre_tool_use(1)).json()
+    assert answer["hookSpecificOutput"]["permissionDecision"] == "deny"
+    staging.staged_drain()
+    assert Session.objects.get().agent == bot
 
 
 @pytest.mark.django_db
