@@ -2,7 +2,10 @@
 
 Each request is one raw Claude Code hook JSON (from the simulator's raw streams), stored and
 rolled up. The reference is a bare Django view on the same gunicorn, settings and middleware
-(`bench/urls.py`) that parses the same JSON and inserts it as one row. Both are driven by
+(`bench/urls.py`) that parses the same JSON and inserts it as one row; a second reference
+puts the hook's own key check and rate limit in front of that insert — the floor for any
+authenticated endpoint, against which what the hook adds (pause answer, staging, rollups)
+shows by itself. Both are driven by
 wrk with the same Lua script and bodies, at 8 and 32 connections, interleaved.
 
 Bodies interleave several sessions round-robin so that concurrent requests mostly belong to
@@ -169,6 +172,8 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
         for connections in (8, 32):
             bare = _wrk(server.url, "/bench/bare-insert", secret, bodies, connections,
                         seconds, f"bare{connections}", workdir)
+            keyed = _wrk(server.url, "/bench/keyed-insert", secret, bodies, connections,
+                         seconds, f"keyed{connections}", workdir)
             pids = server.worker_pids()
             cpu0 = common.cpu_seconds(pids)
             hook = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, connections,
@@ -180,7 +185,7 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
                 hook["requests"] / (hook["duration_s"] + hook["drain_s"]), 1)
             answered += hook["requests"] - hook["non2xx"]
             hook["all_stored"] = _stored(team.pk) >= answered  # wrk leaves a few unanswered
-            runs[connections] = {"bare": bare, "hook": hook}
+            runs[connections] = {"bare": bare, "keyed": keyed, "hook": hook}
             errors = hook["non2xx"] + hook["socket_errors"]
             label = f"{connections} connections"
             figures.append(common.figure(
@@ -188,6 +193,11 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
                 reference=bare["req_per_s"], reference_name="bare insert req/s",
                 target=f"≥ {TARGET_RATIO}× bare",
                 ok=hook["req_per_s"] >= TARGET_RATIO * bare["req_per_s"] and not errors,
+            ))
+            figures.append(common.figure(
+                f"hook request vs keyed insert, {label}", hook["req_per_s"], "req/s",
+                reference=keyed["req_per_s"],
+                reference_name="req/s of the bare insert behind the key check and rate limit",
             ))
             figures.append(common.figure(
                 f"hooks stored, {label} (answers + drain)",

@@ -28,8 +28,21 @@ def bare_insert(request):
     return HttpResponse(status=200)
 
 
+@csrf_exempt
+def keyed_insert(request):
+    """The floor for any authenticated hook: the bare insert behind the hook's own key check
+    and rate limit (`ingest.access.ingest_key`), with nothing rolled up."""
+    from ingest.access import ingest_key
+
+    key = ingest_key(request)
+    if not hasattr(key, "team_id"):
+        return key
+    return bare_insert(request)
+
+
 urlpatterns = [
     path("bench/ping", ping),
     path("bench/bare-insert", bare_insert),
+    path("bench/keyed-insert", keyed_insert),
     path("", include("voight.urls")),
 ]
