@@ -90,3 +90,32 @@ def test_last_used_at_is_stamped_on_use(team, scopes, method, path, body):
     call(ApiClient(secret), method, path, body)
     key.refresh_from_db()
     assert key.last_used_at is not None
+
+
+@pytest.mark.parametrize("bound", ["team key", "agent and user"])
+def test_the_key_statement_reads_what_the_orm_reads(team, bound):
+    """`key_for_token` reads the key, team, agent and user in one hand-written statement;
+    every field must come back as the ORM's own `select_related` gives it."""
+    from sessions.models import Agent
+    from voight.auth import _active_key
+    from voight.models import hash_secret
+
+    extra = {}
+    if bound != "team key":
+        extra = {"agent": Agent.objects.create(team=team, slug="bot", label="Bot"),
+                 "user": factories.UserFactory()}
+    _, secret = factories.api_key(team, ["ingest", "read"], **extra)
+    got = _active_key(hash_secret(secret))
+    want = ApiKey.objects.select_related("team", "agent", "user").get(
+        secret_hash=hash_secret(secret))
+
+    def fields(obj):
+        return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields}
+
+    assert fields(got) == fields(want) and got.scopes == ["ingest", "read"]
+    for relation in ("team", "agent", "user"):
+        related, expected = getattr(got, relation), getattr(want, relation)
+        assert (related is None) == (expected is None), relation
+        if expected is not None:
+            assert fields(related) == fields(expected), relation
+            assert not related._state.adding
