@@ -8,9 +8,9 @@ latency is exact: time the POST was sent → time each client received the notic
 Reported: p50/p95/p99 over every (event, client) pair, and the share delivered.
 Target: p95 ≤ 250 ms. Measured at 100 events/s and at a busy team's 20 events/s (the first
 needs the hook endpoint to sustain 100 requests/s besides everything else on the machine;
-each run reports the rate it achieved and the hook request's own latency). The reference is the same fan-out measured without ingest (one
-`group_send` per tick straight to the channel layer), i.e. what the websocket server and
-Redis alone cost at that rate.
+each run reports the rate it achieved and the hook request's own latency). The reference is
+the same fan-out measured without ingest (one `group_send` per tick straight to the channel
+layer), i.e. what the websocket server and Redis alone cost at that rate.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 import json
 
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 from psycopg.types.json import Jsonb
@@ -35,7 +35,7 @@ def keyed_insert(request):
     from ingest.access import ingest_key
 
     key = ingest_key(request)
-    if not hasattr(key, "team_id"):
+    if isinstance(key, JsonResponse):
         return key
     return bare_insert(request)
 

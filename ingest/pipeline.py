@@ -115,11 +115,14 @@ def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
     # An event that names no agent joins the agent its session already has (OTel and
     # transcript usage name none), else the source's default agent.
     known = ctx.session_agents.get(event.session_external_id)
-    if known:
-        return known
+    return known or source_default_agent(event, ctx.default_agent)
+
+
+def source_default_agent(event: CanonicalEvent, default_agent: str) -> str:
+    """The agent of an event that names none and whose session is new."""
     if event.hook_event_name in claude_code.HOOK_TYPES or event.source == "otel":
         return "claude-code"
-    return ctx.default_agent
+    return default_agent
 
 
 def _learn_session_agents(valid, ctx: IngestContext) -> None:

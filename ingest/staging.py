@@ -35,7 +35,7 @@ from django.utils import timezone
 from ingest import privacy
 from ingest.adapters import claude_code, cursor
 from ingest.models import StagedHook
-from ingest.pipeline import IngestContext, events_ingest
+from ingest.pipeline import IngestContext, events_ingest, source_default_agent
 from ingest.schema import CanonicalEvent
 from sessions.models import Agent, AlertRule, Session
 from voight.models import ApiKey, Team
@@ -65,13 +65,6 @@ class HookTarget:
         return self.paused_reason is not None
 
 
-def _default_slug(event: CanonicalEvent, default_agent: str) -> str:
-    # The pipeline's rule (`pipeline._default_agent`) for an event whose session is new.
-    if event.hook_event_name in claude_code.HOOK_TYPES:
-        return "claude-code"
-    return default_agent
-
-
 def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
                 default_agent: str) -> HookTarget:
     """The agent `event` will be stored under, its pause state, and whether the team has
@@ -94,7 +87,7 @@ def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
             "ORDER BY s.started_at LIMIT 1), %s)"
         )
         params += [key.team_id, key.team_id, event.session_external_id,
-                   _default_slug(event, default_agent)]
+                   source_default_agent(event, default_agent)]
     query = (
         f"SELECT a.id, a.paused_at, a.paused_reason, {rules} FROM (SELECT 1) AS one "
         f"LEFT JOIN {agent_table} a ON a.team_id = %s AND a.slug = {slug_sql}"

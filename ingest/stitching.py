@@ -220,25 +220,26 @@ def _restitch_with_orm(session_pks: set, since: dict) -> set[int]:
 
 # All parts of one WITH statement read the same snapshot: `left` sees the events' traces as
 # they were before `moved` re-points them, so the traces they leave are reported too.
+_EVENT, _TRACE = Event._meta.db_table, Trace._meta.db_table
 _RESTITCH_SQL = f"""
 WITH bounds AS (
     SELECT * FROM unnest(%s::uuid[], %s::timestamptz[]) AS b(session_id, since)
 ), left_traces AS (
-    SELECT e.trace_id AS id FROM {Event._meta.db_table} e
+    SELECT e.trace_id AS id FROM {_EVENT} e
     JOIN bounds b ON e.session_id = b.session_id AND e.ts >= b.since
     WHERE e.trace_inferred
 ), moved AS (
-    UPDATE {Event._meta.db_table} e SET trace_id = (
-        SELECT t.id FROM {Trace._meta.db_table} t WHERE t.session_id = e.session_id AND t.started_at <= e.ts
+    UPDATE {_EVENT} e SET trace_id = (
+        SELECT t.id FROM {_TRACE} t WHERE t.session_id = e.session_id AND t.started_at <= e.ts
         ORDER BY t.started_at DESC, t.id DESC LIMIT 1)
     FROM bounds b
     WHERE e.session_id = b.session_id AND e.ts >= b.since AND e.trace_inferred
 ), before AS (
-    SELECT t.id FROM {Trace._meta.db_table} t JOIN bounds b ON t.session_id = b.session_id
-    WHERE t.started_at = (SELECT max(p.started_at) FROM {Trace._meta.db_table} p
+    SELECT t.id FROM {_TRACE} t JOIN bounds b ON t.session_id = b.session_id
+    WHERE t.started_at = (SELECT max(p.started_at) FROM {_TRACE} p
                           WHERE p.session_id = b.session_id AND p.started_at < b.since)
 ), later AS (
-    SELECT t.id FROM {Trace._meta.db_table} t JOIN bounds b ON t.session_id = b.session_id
+    SELECT t.id FROM {_TRACE} t JOIN bounds b ON t.session_id = b.session_id
     WHERE t.started_at >= b.since
 )
 SELECT id FROM left_traces UNION SELECT id FROM before UNION SELECT id FROM later

@@ -86,10 +86,12 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
         return error(400, "unknown agent_id and this team does not auto-create agents")
     staging.hook_stage(key, adapter=adapter, body=body, agent_hint=hint,
                        idempotency_key=idempotency, received_at=timezone.now())
-    deniable = can_deny(body) and not target.paused
-    if settings.VOIGHT_HOOK_FOLD == "request" or (deniable and target.pause_rules):
+    # A deniable hook whose team has a pause rule is answered from the folded state: the
+    # fold may pause the agent at this very call.
+    answer_after_fold = can_deny(body) and not target.paused and target.pause_rules
+    if settings.VOIGHT_HOOK_FOLD == "request" or answer_after_fold:
         staging.staged_drain(team_id=key.team_id)
-        if deniable and target.pause_rules:  # the fold may have paused the agent
+        if answer_after_fold:
             target = staging.hook_target(key, hint, event, adapter)
     elif settings.VOIGHT_HOOK_FOLD == "thread":
         transaction.on_commit(folder.poke)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from sessions.models import Agent, AlertRule, Decision, Session
 from sessions.services import agent_pause
 from tests import factories
 from tests.ingest.replay import expected_rollups, expected_traces, rollups, send, trace_rollups
+from tests.reliability.services import wait_for
 from traces.models import Event
 
 HOOK = "/v1/hooks/claude-code"
@@ -230,15 +230,6 @@ def test_beat_folds_what_no_web_process_folded(api, background):
 
 # --- real threads and connections: the folder thread, concurrent folds -----------------
 
-def _wait_for(predicate, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team):
     settings.VOIGHT_HOOK_FOLD = "thread"
@@ -248,7 +239,7 @@ def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team)
         for n in range(20):
             body = pre_tool_use(n) if n else start()
             assert client.post(HOOK, body, content_type="application/json").status_code == 200
-        assert _wait_for(lambda: Event.objects.count() == 20)
+        wait_for(lambda: Event.objects.count() == 20, timeout=10, interval=0.02)
     finally:
         folder.stop()
     assert StagedHook.objects.count() == 0
