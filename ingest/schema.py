@@ -44,6 +44,9 @@ class EventType:
         API_REQUEST, API_ERROR, USAGE,
     )
     TOOL = (PRE_TOOL_USE, POST_TOOL_USE, TOOL_FAILURE)
+    # Reports about model requests, sent after the fact (transcript usage, OTel): they say
+    # what happened, not that the agent is working now.
+    TELEMETRY = (USAGE, API_REQUEST, API_ERROR)
     # Types whose outcome is failed whatever the event says.
     ALWAYS_FAILED = (TOOL_FAILURE, STOP_FAILURE, API_ERROR, ERROR)
 

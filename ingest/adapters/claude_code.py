@@ -29,10 +29,6 @@ HOOK_TYPES = {
 }
 
 FILE_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
-# Hook events keyed by content when they carry the id (SPEC 4.3 / issue 2 item 5).
-TOOL_KEYED = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionDenied"})
-
-
 def required_str(payload: dict, field: str) -> str:
     value = payload.get(field)
     if not isinstance(value, str) or not value.strip():
@@ -40,19 +36,6 @@ def required_str(payload: dict, field: str) -> str:
     if len(value) > 200:
         raise InvalidEvent(f"{field} is longer than 200 characters")
     return value
-
-
-def content_key(payload: dict) -> str | None:
-    """The idempotency key a raw hook has by content, or None (then every copy counts)."""
-    session = payload.get("session_id")
-    hook = payload.get("hook_event_name")
-    tool_use_id = payload.get("tool_use_id")
-    prompt_id = payload.get("prompt_id")
-    if hook in TOOL_KEYED and isinstance(tool_use_id, str) and tool_use_id:
-        return f"cc|{session}|{hook}|{tool_use_id}"
-    if hook == "UserPromptSubmit" and isinstance(prompt_id, str) and prompt_id:
-        return f"cc|{session}|{hook}|{prompt_id}"
-    return None
 
 
 def file_path_of(tool_name: str, tool_input: Any) -> str:
@@ -91,7 +74,7 @@ def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         response_text = fields.opt_str(payload, "last_assistant_message", 100_000)
     prompt = fields.opt_str(payload, "prompt", 1_000_000) if event_type == EventType.USER_PROMPT else ""
     return CanonicalEvent(
-        key=key or content_key(payload) or "",
+        key=key or "",
         type=event_type,
         hook_event_name=hook,
         session_external_id=session_id,

@@ -60,7 +60,7 @@ def test_stop_sends_one_usage_event_per_request_with_max_output(server, claude):
     usage = usage_by_request(server)
     assert set(usage) == {"req_1", "req_2", "msg_3"}
     assert usage["req_1"] == {
-        "id": "usage-req_1-250", "type": "usage", "timestamp": "2026-08-22T10:40:00.000Z",
+        "id": "usage-req_1-250", "type": "usage", "source": "hook", "timestamp": "2026-08-22T10:40:00.000Z",
         "session_id": claude.session_id, "agent_id": "dev-agent", "trace_id": trace,
         "model": "claude-sonnet-4-6", "request_id": "req_1", "input_tokens": 3,
         "output_tokens": 250, "cache_read_tokens": 11040, "cache_write_tokens": 3526,

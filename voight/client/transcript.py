@@ -148,6 +148,7 @@ def _event(g: dict, session_id: str, trace_id: str | None, agent_id: str | None,
     event = {
         "id": f"usage-{g['request_id']}-{g['output_tokens']}",
         "type": "usage",
+        "source": "hook",
         "timestamp": g["timestamp"],
         "session_id": session_id,
         "model": g["model"],
