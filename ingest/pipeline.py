@@ -57,6 +57,8 @@ class IngestResult:
     agent_paused: bool = False
     paused_reason: str = ""
     session_ids: list = dataclasses.field(default_factory=list)
+    # (agent, event) of each blocking call in the batch (`CanonicalEvent.blocking`).
+    blocking: list = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -195,6 +197,7 @@ def events_ingest(
         _learn_session_agents(valid, ctx)
         agents = _resolve_agents(valid, ctx, results)
         valid = [(i, e) for i, e in valid if results[i].status != "error"]
+        outcome.blocking = [(agents[_agent_slug(e, ctx)], e) for _, e in valid if e.blocking]
         sessions = _resolve_sessions(valid, ctx, agents)
         pending = _store(valid, ctx, agents, sessions, results)
         touched = list({s.pk for s in sessions.values()})
@@ -398,6 +401,7 @@ def _detailed_traces(new, boundary_traces: set, wakeup_sessions: set) -> set:
         if item.trace_pk and (
             event.type in _TEXT_TYPES or event.carries_usage
             or (event.file_path and event.type in EventType.TOOL)
+            or event.type == EventType.TOOL_DENIED
         ):
             detailed.add(item.trace_pk)
     detailed |= {
@@ -447,10 +451,12 @@ def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
         by_session[item.session.pk].append(item.canonical)
     recount_files = {
         item.session.pk for item in new
-        if item.canonical.file_path and item.canonical.type in EventType.TOOL
+        if (item.canonical.file_path and item.canonical.type in EventType.TOOL)
+        or item.canonical.type == EventType.TOOL_DENIED
     }
     files = dict(
         ToolCall.objects.filter(session_id__in=recount_files).exclude(file_path="")
+        .exclude(outcome=Outcome.DENIED)
         .values("session_id").annotate(n=Count("file_path", distinct=True))
         .values_list("session_id", "n")
     ) if recount_files else {}
@@ -468,8 +474,8 @@ def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
         if tools - set(session.distinct_tools):
             session.distinct_tools = sorted(set(session.distinct_tools) | tools)
             session.distinct_tool_count = len(session.distinct_tools)
-        if session_pk in files:
-            session.files_touched_count = files[session_pk]
+        if session_pk in recount_files:
+            session.files_touched_count = files.get(session_pk, 0)
         if session_pk in trace_counts:
             session.trace_count = trace_counts[session_pk]
         for field, delta in usage_deltas.get(session_pk, {}).items():

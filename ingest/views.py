@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ingest import folder, sdk, staging
+from ingest import denials, folder, sdk, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import canonical
 from ingest.models import StagedHook
@@ -22,8 +23,8 @@ from ingest.parsing import BodyError, parse_json_body
 from ingest.pipeline import IngestContext, events_ingest
 from ingest.responses import body_error, error
 from ingest.schema import CanonicalEvent, InvalidEvent
-from sessions.models import Agent, Decision, Session
-from sessions.services import decision_record
+from sessions.models import Agent
+from voight.models import Team
 
 
 def _context(request, key, **extra) -> IngestContext:
@@ -51,6 +52,7 @@ def ingest_batch(request):
     if len(items) > settings.VOIGHT_MAX_BATCH:
         return error(413, f"batch has {len(items)} events; at most {settings.VOIGHT_MAX_BATCH}")
     result = events_ingest(items, _context(request, key), canonical.adapt)
+    denials.blocked_calls_deny(key.team, result)
     return JsonResponse(result.as_dict(), status=207)
 
 
@@ -61,6 +63,8 @@ class Hook:
     body: dict
     event: CanonicalEvent
     target: staging.HookTarget
+    team: Team
+    received_at: datetime
 
 
 def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
@@ -84,8 +88,9 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
     target = staging.hook_target(key, hint, event, adapter)
     if target.agent_id is None and not key.team.auto_create_agents:
         return error(400, "unknown agent_id and this team does not auto-create agents")
+    received_at = timezone.now()
     staging.hook_stage(key, adapter=adapter, body=body, agent_hint=hint,
-                       idempotency_key=idempotency, received_at=timezone.now())
+                       idempotency_key=idempotency, received_at=received_at)
     # A deniable hook whose team has a pause rule is answered from the folded state: the
     # fold may pause the agent at this very call.
     answer_after_fold = can_deny(body) and not target.paused and target.pause_rules
@@ -95,7 +100,7 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
             target = staging.hook_target(key, hint, event, adapter)
     elif settings.VOIGHT_HOOK_FOLD == "thread":
         transaction.on_commit(folder.poke)
-    return Hook(body, event, target)
+    return Hook(body, event, target, key.team, received_at)
 
 
 def _claude_code_can_deny(body: dict) -> bool:
@@ -115,19 +120,17 @@ def claude_code_hook(request):
     return HttpResponse(status=200)
 
 
-def _deny_tool(hook: Hook) -> JsonResponse:
-    paused_reason = hook.target.paused_reason
-    reason = f"Voight: agent paused — {paused_reason}"
-    agent = Agent.objects.get(pk=hook.target.agent_id)
-    session = Session.objects.filter(
-        agent=agent, external_id=hook.event.session_external_id
-    ).first()  # None while the session's first hooks are still staged
-    decision_record(
-        agent=agent, session=session, kind=Decision.Kind.DENIED_TOOL,
-        outcome=f"denied {hook.body.get('tool_name') or 'tool call'}: {paused_reason}",
-        inputs={"tool_name": hook.body.get("tool_name"),
-                "tool_use_id": hook.body.get("tool_use_id")},
+def _record_denial(hook: Hook) -> str:
+    """Record the denied call (`ingest.denials`); the message the agent is shown."""
+    denials.tool_call_deny(
+        hook.team, Agent.objects.get(pk=hook.target.agent_id), hook.event,
+        ts=hook.received_at, reason=hook.target.paused_reason or "agent paused",
     )
+    return f"Voight: agent paused — {hook.target.paused_reason}"
+
+
+def _deny_tool(hook: Hook) -> JsonResponse:
+    reason = _record_denial(hook)
     return JsonResponse({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
@@ -150,7 +153,7 @@ def cursor_hook(request):
     if not isinstance(hook, Hook):
         return hook
     if hook.target.paused and _cursor_can_deny(hook.body):
-        message = f"Voight: agent paused — {hook.target.paused_reason}"
+        message = _record_denial(hook)
         if hook.body.get("hook_event_name") == "beforeSubmitPrompt":
             return JsonResponse({"continue": False, "user_message": message})
         return JsonResponse(

@@ -156,6 +156,7 @@ def adapt(data: Any) -> CanonicalEvent:
             raise InvalidEvent(f"payload must be the {source} hook JSON object")
         event = WRAPPED_SOURCES[source](payload, key=f"id|{event_id}" if event_id else None)
         event.source = "hook"
+        event.blocking = data.get("blocking") is True and event.type == EventType.PRE_TOOL_USE
     else:
         event = _direct(data, metadata)
         event.key = f"id|{event_id}" if event_id else ""

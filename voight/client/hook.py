@@ -79,6 +79,10 @@ def build_events(payload: dict, now: float) -> list[dict]:
         metadata["truncated"] = True
 
     event = {"id": ids.uuid4(), "timestamp": ids.rfc3339(now), "source": "claude_code"}
+    if name == "PreToolUse":
+        # Claude Code waits for this answer: a paused agent's call is denied by it, and the
+        # server records the denial (a replay from the spool decides nothing: no flag).
+        event["blocking"] = True
     if agent_id:
         event["agent_id"] = agent_id
     if trace_id:
@@ -96,13 +100,13 @@ def deliver(events: list[dict], deadline: float) -> dict | None:
     url, key = config.url(), config.key()
     drained = spool.drain(url, key, min(deadline, time.monotonic() + DRAIN_BUDGET))
     if drained == "down":  # the server just failed us: don't spend the rest of the budget on it
-        spool.save(events)
+        spool.save(_replayable(events))
         return None
     try:
         answer = transport.post_json(url + "/v1/ingest", key, events, deadline - time.monotonic())
     except transport.TransportError as exc:
         _debug(f"voight hook: spooled ({exc})")
-        spool.save(events)
+        spool.save(_replayable(events))
         return None
     if answer.ok:
         body = answer.json()
@@ -110,8 +114,12 @@ def deliver(events: list[dict], deadline: float) -> dict | None:
     if answer.status in spool.PERMANENT:
         _debug(f"voight hook: server refused the events ({answer.status}): {answer.body[:300]!r}")
     else:
-        spool.save(events)
+        spool.save(_replayable(events))
     return None
+
+
+def _replayable(events: list[dict]) -> list[dict]:
+    return [{k: v for k, v in event.items() if k != "blocking"} for event in events]
 
 
 def _debug(message: str) -> None:
