@@ -125,6 +125,9 @@ def event_summary(e) -> tuple[str, str]:
     if kind == "tool_failure":
         error = fmt.first_line(_text(p.get("error")), 140)
         return f"{tool} failed" + (f": {error}" if error else ""), ""
+    if kind == "tool_denied":
+        reason = fmt.first_line(_text(p.get("reason")), 140)
+        return f"{tool} denied by Voight" + (f": {reason}" if reason else ""), ""
     if kind == "permission_request":
         return f"{tool} asks for permission" + (f": {detail}" if detail else ""), ""
     if kind == "notification":
