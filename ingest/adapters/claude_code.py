@@ -2,6 +2,16 @@
 
 Hook payloads carry no timestamp and no event id (shared/CLAUDE_CODE.md), so the caller
 passes the time and, where it has one, the idempotency key.
+
+Checked against what Claude Code 2.1.332 really sends (tests/fixtures/claude_code_2_1_332):
+`prompt_id` is on every event after the first prompt, SessionEnd and Stop included, so they
+join their trace by it; `permission_mode`, `effort`, Stop's `background_tasks` /
+`session_crons` and a resumed SessionStart's `seconds_since_last_response`,
+`context_tokens`, `prompt_cache_likely_expired` and `estimated_cache_write_usd` (an
+estimate, never a cost) stay in the payload. Two events are new: `PostToolBatch` (the
+batch's calls again, after their PostToolUse) and `MessageDisplay` (the reply streamed as
+`delta`); both are logs that count no tool call, keyed by content so a second delivery
+counts once, and their text is content the privacy rules strip.
 """
 
 from __future__ import annotations
@@ -52,7 +62,23 @@ def content_key(payload: dict) -> str | None:
         return f"cc|{session}|{hook}|{tool_use_id}"
     if hook == "UserPromptSubmit" and isinstance(prompt_id, str) and prompt_id:
         return f"cc|{session}|{hook}|{prompt_id}"
+    if hook == "PostToolBatch":
+        batch = _batch_ids(payload.get("tool_calls"))
+        return f"cc|{session}|{hook}|{','.join(batch)}" if batch else None
+    message_id, index = payload.get("message_id"), payload.get("index")
+    if hook == "MessageDisplay" and isinstance(message_id, str) and message_id and (
+        isinstance(index, int) and not isinstance(index, bool)
+    ):
+        return f"cc|{session}|{hook}|{message_id}|{index}"
     return None
+
+
+def _batch_ids(tool_calls: Any) -> list[str]:
+    """The tool_use_ids of a PostToolBatch (one batch per set of parallel calls)."""
+    if not isinstance(tool_calls, list):
+        return []
+    ids = [c.get("tool_use_id") for c in tool_calls if isinstance(c, dict)]
+    return sorted(i for i in ids if isinstance(i, str) and i)
 
 
 def file_path_of(tool_name: str, tool_input: Any) -> str:
