@@ -181,14 +181,16 @@ class AnthropicMock:
         if key in self.before_answer:
             self.before_answer[key](step)
         blocks = steps[min(step, len(steps) - 1)] if steps else [Text("ok")]
+        with self._lock:
+            n = next(self._ids)
         if isinstance(blocks, ApiError):
+            # 2.1.332 may retry a 400 a few times (with more tools loaded) before it gives up
+            # with one StopFailure; every attempt is refused the same way.
             error = {"type": "error", "error": {"type": blocks.error_type,
                                                 "message": blocks.message}}
             with self._lock:
                 self.refused.append({"prompt_key": key, "step": step, **error})
             return blocks.status, json.dumps(error).encode(), [], False
-        with self._lock:
-            n = next(self._ids)
         model = str(body.get("model") or "claude-sonnet-4-6")
         request_id = f"req_{self.run_tag}_{n:04d}"
         message_id = f"msg_{self.run_tag}_{n:04d}"
@@ -207,6 +209,8 @@ class AnthropicMock:
             "cache_creation_input_tokens": 200 + n,
             "cache_read_input_tokens": 3000 + n,
             "output_tokens": 40 + n,
+            "cache_creation": {"ephemeral_5m_input_tokens": 200 + n,
+                               "ephemeral_1h_input_tokens": 0},
         }
         record = Answered(
             request_id=request_id, message_id=message_id, model=model, prompt_key=key,
