@@ -149,17 +149,28 @@ def hook_events(session: Session | None, events: tuple[str, ...]) -> Counter:
     )
 
 
-def wait_for_hooks(run: Run, expected: Counter) -> Session:
+def wait_for_hooks(run: Run, expected: Counter, *, command_hooks: bool = False) -> Session:
     """Until the hooks sent to Voight are stored (the server folds within ~50 ms); then each
-    sent hook must be exactly one event: none lost, none counted twice."""
+    sent hook must be exactly one event: none lost, none counted twice.
+
+    With command hooks, `claude -p` does not wait for a StopFailure hook: it exits and the
+    hook process dies unless it finished within about a tenth of a second (a `sleep 0.15`
+    hook never gets to write). So the hook client's StopFailure may never be sent; when it
+    is, it must be stored once."""
     events = tuple(expected)
 
     def stored() -> Counter:
         return hook_events(Session.objects.filter(external_id=run.session_id).first(), events)
 
+    def complete() -> bool:
+        found = stored()
+        if command_hooks and found["StopFailure"] == 0:
+            found["StopFailure"] = expected["StopFailure"]
+        return found == expected
+
     with contextlib.suppress(TimeoutError):
-        wait_for(lambda: stored() == expected, timeout=30, interval=0.1)
-    assert stored() == expected
+        wait_for(complete, timeout=30, interval=0.1)
+    assert complete(), stored()
     assert Session.objects.filter(external_id=run.session_id).count() == 1
     return Session.objects.get(external_id=run.session_id)
 
@@ -208,7 +219,11 @@ def assert_turns(run: Run, session: Session, *, privacy: str, otel: bool = False
     assert (b.kind, b.tool_count, b.error_count) == ("text_response", 0, 0)
     # The refused request: the hook's StopFailure, and with OpenTelemetry also its
     # api_error — two failed events by the spec's rule (both types are failures).
-    failures = ["api_error", "stop_failure"] if otel else ["stop_failure"]
+    failures = ["api_error"] if otel else []
+    # A command hook's StopFailure may die with `claude -p` (see wait_for_hooks): then, with
+    # the hook client alone, nothing reports the refused request.
+    if Event.objects.filter(trace=c, type="stop_failure").exists():
+        failures.append("stop_failure")
     assert sorted(Event.objects.filter(trace=c, outcome="failed").values_list(
         "type", flat=True)) == failures
     assert (c.error_count, c.tool_count) == (len(failures), 0)
@@ -298,7 +313,7 @@ def test_hook_client_as_install_hooks_writes_it(claude, voight, ingest_secret, w
     run = Run(claude, workdir, anthropic)
 
     seen_mid_resume = drive(run)
-    session = wait_for_hooks(run, SENT)
+    session = wait_for_hooks(run, SENT, command_hooks=True)
     wait_for(lambda: Usage.objects.count() >= len(run.answered()), timeout=30, interval=0.1)
     session.refresh_from_db()
     assert (session.source, session.agent.slug) == ("hook", "e2e-client")
@@ -317,7 +332,7 @@ def test_hook_client_and_opentelemetry_count_each_request_once(claude, voight, i
         **claude_cli.otel_env(voight.url, ingest_secret), "VOIGHT_PRIVACY": "minimal"})
 
     seen_mid_resume = drive(run)
-    session = wait_for_hooks(run, SENT)
+    session = wait_for_hooks(run, SENT, command_hooks=True)
     answered = run.answered()
     wait_for(lambda: Event.objects.filter(type="api_request").count() >= len(answered)
              and Usage.objects.count() >= len(answered), timeout=30, interval=0.1)
