@@ -25,6 +25,8 @@ def content_key(event: CanonicalEvent) -> str:
     and tool_use_id, a prompt by its prompt_id, a model request by its request id. Anything else
     has no natural key: every copy is a real event (two identical idle_prompt notifications
     both happened)."""
+    if event.natural_key:
+        return event.natural_key
     session, name = event.session_external_id, event.hook_event_name
     if event.tool_use_id and (event.type in EventType.TOOL or name in TOOL_KEYED_HOOKS):
         return f"ce|{session}|{name}|{event.tool_use_id}"

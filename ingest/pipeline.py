@@ -545,7 +545,8 @@ def _apply_lifecycle(session: Session, events: list[CanonicalEvent]) -> None:
     ]
     ends = [e for e in events if e.type == EventType.SESSION_END]
     marks += [
-        {"at": e.ts.isoformat(), "kind": "end", "detail": e.end_reason or "session_end"}
+        {"at": e.ts.isoformat(), "kind": "end", "detail": e.end_reason or "session_end",
+         "prompt_id": e.prompt_id or ""}
         for e in ends
     ]
     if marks:
@@ -563,30 +564,42 @@ def _apply_lifecycle(session: Session, events: list[CanonicalEvent]) -> None:
             session.end_reason = last_end.end_reason or "session_end"
     if session.ended_at is None or session.last_event_at <= session.ended_at:
         return
+    end_prompt = _end_prompt(session)
     if session.end_reason in TIME_ENDS or any(
-        e.ts > session.ended_at and _reopens(e) for e in events
-    ) or (ends and _activity_after(session.pk, session.ended_at)):
+        e.ts > session.ended_at and _reopens(e, end_prompt) for e in events
+    ) or (ends and _activity_after(session.pk, session.ended_at, end_prompt)):
         session.ended_at = None
         session.end_reason = ""
 
 
-def _reopens(event: CanonicalEvent) -> bool:
+def _end_prompt(session: Session) -> str:
+    """The prompt_id the session's current end carries ("" when none)."""
+    return next((
+        m.get("prompt_id") or "" for m in session.lifecycle
+        if m["kind"] == "end" and datetime.fromisoformat(m["at"]) == session.ended_at
+    ), "")
+
+
+def _reopens(event: CanonicalEvent, end_prompt: str) -> bool:
     # OTel records and transcript usage report past requests with the agent's clock; a
-    # skewed clock must not reopen a session that really ended.
+    # skewed clock must not reopen a session that really ended. Nor does an event of the
+    # invocation that ended (its prompt_id is the end's): `http` hooks are stamped on
+    # arrival, and a Stop posted beside its SessionEnd may arrive just after it.
     return (
         event.type != EventType.SESSION_END and event.type not in EventType.TELEMETRY
-        and event.source != "otel"
+        and event.source != "otel" and not (end_prompt and event.prompt_id == end_prompt)
     )
 
 
-def _activity_after(session_pk, ended_at: datetime) -> bool:
+def _activity_after(session_pk, ended_at: datetime, end_prompt: str) -> bool:
     """Whether a stored event of the session reopens it after `ended_at` (an end that
-    arrived after the activity that followed it)."""
-    return (
+    arrived after the activity that followed it), by `_reopens`' rule."""
+    events = (
         Event.objects.filter(session_id=session_pk, ts__gt=ended_at)
         .exclude(type__in=[EventType.SESSION_END, *EventType.TELEMETRY])
-        .exclude(source="otel").exists()
+        .exclude(source="otel")
     )
+    return (events.exclude(prompt_id=end_prompt) if end_prompt else events).exists()
 
 
 def _awaiting_reason(event: CanonicalEvent) -> str:

@@ -108,6 +108,9 @@ class CanonicalEvent:
     start_source: str = ""  # SessionStart source: startup|resume|clear|compact|fork
     end_reason: str = ""  # SessionEnd reason
     notification_type: str = ""
+    # A source's own content key, for events whose identity is not a tool_use_id, prompt_id
+    # or request id (`ingest.keys.content_key`).
+    natural_key: str = ""
     # The agent waits for this delivery's answer (the hook client's live PreToolUse): a paused
     # agent's call is denied by it, and recorded as denied (`ingest.denials`).
     blocking: bool = False

@@ -106,3 +106,14 @@ def test_the_api_shows_the_history_of_a_resumed_session(hook, clock, team):
     body = ApiClient(secret).get(f"/v1/me/sessions/{session().pk}").json()
     assert [m["kind"] for m in body["lifecycle"]] == ["end", "end"]
     assert (body["status"], body["end_reason"], body["trace_count"]) == ("done", "other", 2)
+
+
+def test_a_stop_of_the_ended_run_that_arrives_after_its_end_does_not_reopen(hook, clock):
+    """`http` hooks are stamped on arrival: a Stop posted beside its SessionEnd may land
+    just after it. It carries the ended run's prompt_id, so the run stays ended."""
+    hook("UserPromptSubmit", prompt="go", prompt_id="p-1")
+    hook("SessionEnd", reason="other", prompt_id="p-1")
+    hook("Stop", last_assistant_message="done", prompt_id="p-1")
+    assert (session().status, session().end_reason) == (S.DONE, "other")
+    hook("UserPromptSubmit", prompt="again", prompt_id="p-2")
+    assert (session().status, session().ended_at) == (S.ACTIVE, None)
