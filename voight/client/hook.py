@@ -107,7 +107,7 @@ def deliver(events: list[dict], deadline: float) -> dict | None:
     if answer.ok:
         body = answer.json()
         return body if isinstance(body, dict) else {}
-    if answer.status in spool.PERMANENT:
+    if spool.final(answer.status):
         _debug(f"voight hook: server refused the events ({answer.status}): {answer.body[:300]!r}")
     else:
         spool.save(events)

@@ -79,7 +79,12 @@ def request(
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
     sock = _connect(scheme, host, port, deadline)
     try:
-        sock.sendall(head + body if body else head)
+        try:
+            sock.sendall(head + body if body else head)
+        except ConnectionError:
+            # A server (or proxy) that refuses a body from its headers alone -- a 413 -- may
+            # answer and close before reading it; its answer is often still readable.
+            return _read_response(sock, deadline)
         return _read_response(sock, deadline)
     except OSError as exc:
         raise TransportError(f"{method} {url}: {exc or type(exc).__name__}") from exc
