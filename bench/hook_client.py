@@ -93,9 +93,22 @@ def _closed_port() -> int:
 
 
 def _time(argv, stdin: bytes, env: dict) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(argv, input=stdin, env=env, capture_output=True)
-    elapsed = (time.perf_counter() - started) * 1000
+    """Wall time until the process has exited and closed its stdout and stderr, which is
+    what Claude Code waits for. A hook that needs no answer leaves a detached child to read
+    it (voight/client/hook.py); the child is waited for too, untimed, so its work and the
+    server's never overlap the next measurement."""
+    read_end, write_end = os.pipe()
+    try:
+        started = time.perf_counter()
+        result = subprocess.run(argv, input=stdin, env=env, capture_output=True,
+                                pass_fds=(write_end,))
+        elapsed = (time.perf_counter() - started) * 1000
+    finally:
+        os.close(write_end)
+    try:
+        os.read(read_end, 1)  # EOF once every holder of the pipe has exited
+    finally:
+        os.close(read_end)
     if result.returncode != 0:
         raise RuntimeError(f"{argv} exited {result.returncode}: {result.stderr[-500:]!r}")
     return elapsed

@@ -36,6 +36,7 @@ class FakeVoight:
         # Bodies over this get 413 before they are read, and the connection closes with the
         # rest unread -- what gunicorn did before voight/unread_body.py: a reset.
         self.max_body: int | None = None
+        self.hold: threading.Event | None = None  # when set, answers wait until it is set
         self.seen_ids: set = set()
         self.lock = threading.Lock()
         self.port = 0
@@ -119,6 +120,8 @@ def _handler(server: FakeVoight):
             except ValueError:
                 body = raw
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if server.hold is not None:
+                server.hold.wait(10)
             request = Request(self.command, self.path, headers, body)
             with server.lock:
                 server.requests.append(request)

@@ -140,13 +140,18 @@ def test_concurrent_hooks_deliver_the_backlog_once(server, claude, env):
         claude.send("PreToolUse", tool_name="Read", tool_input={"n": i}, tool_use_id=f"t{i}")
     server.start()
     payload = json.dumps(claude.base("Notification", notification_type="idle_prompt")).encode()
+    read_end, write_end = os.pipe()  # held by each hook and its detached child until they exit
     procs = [
         subprocess.Popen([sys.executable, "-S", str(MAIN), "hook"], stdin=subprocess.PIPE,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         pass_fds=(write_end,))
         for _ in range(4)
     ]
+    os.close(write_end)
     for p in procs:
         p.communicate(payload, timeout=20)
+    os.read(read_end, 1)
+    os.close(read_end)
     # Any still-spooled batch goes out with the next call.
     run_hook(claude.base("Notification", notification_type="idle_prompt"), env)
     ids = [e["id"] for e in server.hook_events()]
