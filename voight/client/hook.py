@@ -1,18 +1,20 @@
 """`voight hook`: the Claude Code command hook.
 
 Reads one hook payload on stdin, wraps it as a canonical event (SPEC §4.2) with our own id,
-hook time, trace id, git context and privacy level, adds transcript token usage on turn ends,
-and posts the lot to `/v1/ingest`. It must never hurt the agent: one time budget for all
-network work, failures go to the spool for a later call, exit 0 always -- except when the
-server says the agent is paused and this is a PreToolUse: then the reason goes to stderr and
-exit 2 blocks the tool call.
+hook time, trace id, git context and privacy level, and posts it to `/v1/ingest`; on turn and
+session ends it then sends the token usage the transcripts gained. It must never hurt the
+agent: one time budget for all network work, failures go to the spool for a later call, exit 0
+always -- except when the server says the agent is paused and this is a PreToolUse: then the
+reason goes to stderr and exit 2 blocks the tool call.
 
 Only a PreToolUse needs the server's answer. Every other hook exits as soon as its request is
-sent: a forked child, detached from Claude Code's pipes, reads the answer and spools the events
-if the server failed them. Claude Code waits for its synchronous hooks (UserPromptSubmit, Stop,
-SessionEnd), and /v1/ingest answers after storing the events and every rollup -- measured by
-bench/hook_client.py, that wait was most of the call. The request is on the wire before the
-hook exits, so events still reach the server in the order Claude Code fired them.
+sent: a forked child, detached from Claude Code's pipes, reads the answer, then reads the
+transcript and sends its usage, and spools whatever the server failed. Claude Code waits for
+its synchronous hooks (UserPromptSubmit, Stop, SessionEnd), and /v1/ingest answers only after
+storing the events and every rollup -- measured by bench/hook_client.py, that wait was most of
+the call, and reading a whole transcript (a resumed session) could add a hundred milliseconds.
+The hook's own request is on the wire before it exits, so events still reach the server in the
+order Claude Code fired them.
 
 Imports are kept to os, time, _json and _socket: this runs for every tool call.
 """
@@ -110,7 +112,7 @@ def usage_events(payload: dict, event: dict) -> list[dict]:
     session_id = payload.get("session_id")
     if payload.get("hook_event_name") not in USAGE_TRIGGERS or not isinstance(session_id, str):
         return []
-    if not session_id:
+    if not session_id:  # the state files are per session
         return []
     from voight.client import transcript
 
