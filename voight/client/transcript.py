@@ -19,7 +19,6 @@ import os
 
 from voight.client import config, fs, jsonlite
 
-TRIGGERS = frozenset({"Stop", "StopFailure", "SubagentStop", "SessionEnd"})
 MAX_READ = 32 * 1024 * 1024  # per file per call; the rest is read by the next call
 FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
