@@ -67,7 +67,7 @@ class Hook:
     received_at: datetime
 
 
-def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
+def _hook(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     """Authenticate, validate and stage one hook; fold it in this request when its answer
     depends on the fold (`ingest.staging`) or when settings say so."""
     key = ingest_key(request)
@@ -79,13 +79,14 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
         return body_error(exc)
     if not isinstance(body, dict):
         return error(400, "hook payload must be a JSON object")
+    adapter = adapter or _claude_code_form(body)
     idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()[:200]
     try:
         event = staging.ADAPTERS[adapter](body, key=f"idem|{idempotency}" if idempotency else None)
     except InvalidEvent as exc:
         return error(400, str(exc))
     hint = agent_hint(request)
-    target = staging.hook_target(key, hint, event, adapter)
+    target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
     if target.agent_id is None and not key.team.auto_create_agents:
         return error(400, "unknown agent_id and this team does not auto-create agents")
     received_at = timezone.now()
@@ -93,29 +94,38 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
                        idempotency_key=idempotency, received_at=received_at)
     # A deniable hook whose team has a pause rule is answered from the folded state: the
     # fold may pause the agent at this very call.
-    answer_after_fold = can_deny(body) and not target.paused and target.pause_rules
+    answer_after_fold = can_deny(event) and not target.paused and target.pause_rules
     if settings.VOIGHT_HOOK_FOLD == "request" or answer_after_fold:
         staging.staged_drain(team_id=key.team_id)
         if answer_after_fold:
-            target = staging.hook_target(key, hint, event, adapter)
+            target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
     elif settings.VOIGHT_HOOK_FOLD == "thread":
         transaction.on_commit(folder.poke)
     return Hook(body, event, target, key.team, received_at)
 
 
-def _claude_code_can_deny(body: dict) -> bool:
-    return body.get("hook_event_name") == "PreToolUse"
+def _claude_code_can_deny(event: CanonicalEvent) -> bool:
+    return event.hook_event_name == "PreToolUse"
+
+
+def _claude_code_form(body: dict) -> str:
+    """A raw hook JSON, or the `voight` hook client's event wrapping one."""
+    if body.get("source") == "claude_code" and isinstance(body.get("payload"), dict):
+        return StagedHook.Adapter.CLAUDE_CODE_CLIENT
+    return StagedHook.Adapter.CLAUDE_CODE
 
 
 @csrf_exempt
 @require_POST
 def claude_code_hook(request):
-    """`POST /v1/hooks/claude-code`: one raw hook JSON. 200 with an empty body — except a
-    PreToolUse of a paused agent, answered with Claude Code's deny decision."""
-    hook = _hook(request, StagedHook.Adapter.CLAUDE_CODE, _claude_code_can_deny)
+    """`POST /v1/hooks/claude-code`: one raw hook JSON, or the hook client's canonical event
+    wrapping one (`{"id", "timestamp", "source": "claude_code", "payload": {…}}`). 200 with
+    an empty body — except a PreToolUse of a paused agent, answered with Claude Code's deny
+    decision."""
+    hook = _hook(request, None, _claude_code_can_deny)
     if not isinstance(hook, Hook):
         return hook
-    if hook.target.paused and _claude_code_can_deny(hook.body):
+    if hook.target.paused and _claude_code_can_deny(hook.event):
         return _deny_tool(hook)
     return HttpResponse(status=200)
 
@@ -140,8 +150,8 @@ def _deny_tool(hook: Hook) -> JsonResponse:
     })
 
 
-def _cursor_can_deny(body: dict) -> bool:
-    return str(body.get("hook_event_name", "")).startswith("before")
+def _cursor_can_deny(event: CanonicalEvent) -> bool:
+    return event.hook_event_name.startswith("before")
 
 
 @csrf_exempt
@@ -152,7 +162,7 @@ def cursor_hook(request):
     hook = _hook(request, StagedHook.Adapter.CURSOR, _cursor_can_deny)
     if not isinstance(hook, Hook):
         return hook
-    if hook.target.paused and _cursor_can_deny(hook.body):
+    if hook.target.paused and _cursor_can_deny(hook.event):
         message = _record_denial(hook)
         if hook.body.get("hook_event_name") == "beforeSubmitPrompt":
             return JsonResponse({"continue": False, "user_message": message})

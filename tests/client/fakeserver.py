@@ -1,7 +1,8 @@
 """A stand-in Voight server for the client tests: stdlib http.server in a thread.
 
 It records every request, answers /v1/ingest like the real one (207 with per-item results,
-`agent_paused`), and can be switched to fail (500, 429), to pause the agent, to demand a key,
+`agent_paused`) and the hook endpoint (200, with Claude Code's deny decision while the agent is
+paused), and can be switched to fail (500, 429), to pause the agent, to demand a key,
 to refuse large bodies unread (413, then a reset), to skew its Date header, or be stopped and
 restarted on the same port.
 """
@@ -25,6 +26,8 @@ class Request:
     def __repr__(self):
         return f"<{self.method} {self.path}>"
 
+
+HOOK = "/v1/hooks/claude-code"
 
 class FakeVoight:
     def __init__(self):
@@ -65,7 +68,14 @@ class FakeVoight:
         return [r.body for r in self.requests if r.path == "/v1/ingest" and r.status == 207]
 
     def events(self) -> list[dict]:
-        return [e for batch in self.ingest_batches() for e in batch]
+        """Every event accepted, in arrival order: the batches' and the hook endpoint's."""
+        out: list[dict] = []
+        for r in self.requests:
+            if r.path == "/v1/ingest" and r.status == 207:
+                out += r.body
+            elif r.path == HOOK and r.status == 200:
+                out.append(r.body)
+        return out
 
     def hook_events(self) -> list[dict]:
         return [e for e in self.events() if e.get("source") == "claude_code"]
@@ -99,6 +109,13 @@ class FakeVoight:
                 "agent_paused": self.paused_reason is not None,
                 "paused_reason": self.paused_reason or "",
             }
+        if path == HOOK and method == "POST":
+            if self.paused_reason is None:
+                return 200, {}
+            return 200, {"hookSpecificOutput": {
+                "hookEventName": "PreToolUse", "permissionDecision": "deny",
+                "permissionDecisionReason": f"Voight: agent paused — {self.paused_reason}",
+            }}
         if path == "/v1/sessions" and method == "POST":
             return 201, {"id": str(uuid.uuid4()), "session_id": body.get("session_id") or "srv"}
         if path.startswith("/v1/sessions/") and method in ("POST", "PATCH"):

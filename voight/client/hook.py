@@ -4,8 +4,9 @@ Reads one hook payload on stdin, wraps it as a canonical event (SPEC §4.2) with
 hook time, trace id, git context and privacy level, and posts it to `/v1/ingest`; on turn and
 session ends it then sends the token usage the transcripts gained. It must never hurt the
 agent: one time budget for all network work, failures go to the spool for a later call, exit 0
-always -- except when the server says the agent is paused and this is a PreToolUse: then the
-reason goes to stderr and exit 2 blocks the tool call.
+always -- except for a PreToolUse of a paused agent. A PreToolUse goes to the hook endpoint,
+which stages it and answers from the pause state at once; when it answers Claude Code's deny
+decision, the reason goes to stderr and exit 2 blocks the tool call.
 
 Only a PreToolUse needs the server's answer. Every other hook exits as soon as its request is
 sent: a forked child, detached from Claude Code's pipes, reads the answer, then reads the
@@ -30,6 +31,7 @@ from voight.client import config, git, ids, jsonlite, privacy, spool, traces, tr
 USAGE_TRIGGERS = frozenset({"Stop", "StopFailure", "SubagentStop", "SessionEnd"})
 
 BLOCKED = 2
+HOOK_PATH = "/v1/hooks/claude-code"  # takes one event; /v1/ingest takes batches
 DRAIN_BUDGET = 0.3  # seconds spent replaying the spool before our own events
 
 
@@ -58,10 +60,13 @@ def handle(raw: bytes, now: float) -> int:
     if payload.get("hook_event_name") != "PreToolUse":
         deliver(events, deadline, detach=True, then=lambda: usage_events(payload, events[0]))
         return 0
-    answer = deliver(events, deadline)
-    if answer and answer.get("agent_paused"):
-        reason = answer.get("paused_reason") or "paused in Voight"
-        print(f"Voight: this agent is paused: {reason}", file=sys.stderr)
+    # The hook endpoint stages the event and answers from the agent's pause state: the
+    # call Claude Code waits for costs no fold (bench/hook_client.py).
+    answer = deliver(events, deadline, path=HOOK_PATH)
+    decision = (answer or {}).get("hookSpecificOutput")
+    if isinstance(decision, dict) and decision.get("permissionDecision") == "deny":
+        reason = decision.get("permissionDecisionReason") or "Voight: this agent is paused"
+        print(reason, file=sys.stderr)
         return BLOCKED
     return 0
 
@@ -124,8 +129,10 @@ def usage_events(payload: dict, event: dict) -> list[dict]:
                                    event.get("agent_id"), event["metadata"]["privacyLevel"])
 
 
-def deliver(events: list[dict], deadline: float, detach: bool = False, then=None) -> dict | None:
-    """Replay the spool, then send `events`; spool them on any failure. The 207 body or None.
+def deliver(events: list[dict], deadline: float, detach: bool = False, then=None,
+            path: str = "/v1/ingest") -> dict | None:
+    """Replay the spool, then send `events`; spool them on any failure. The answer's JSON
+    body or None. `path`: `/v1/ingest`, or `HOOK_PATH` for one event.
 
     `detach`: return (None) as soon as the request is sent and leave the answer to a child.
     `then`: a function giving more events (transcript usage) to send after the answer, in
@@ -137,7 +144,7 @@ def deliver(events: list[dict], deadline: float, detach: bool = False, then=None
         spool.save(_replayable(events + (then() if then else [])))
         return None
     try:
-        exchange = _send(events, url, key, deadline)
+        exchange = _send(events, url, key, deadline, path)
     except transport.TransportError as exc:
         _debug(f"voight hook: spooled ({exc})")
         spool.save(_replayable(events + (then() if then else [])))
@@ -160,11 +167,13 @@ def deliver(events: list[dict], deadline: float, detach: bool = False, then=None
             os._exit(0)  # nothing of the parent's exit path may run twice
 
 
-def _send(events: list[dict], url: str, key: str, deadline: float) -> transport.Exchange:
+def _send(events: list[dict], url: str, key: str, deadline: float,
+          path: str = "/v1/ingest") -> transport.Exchange:
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    return transport.send("POST", url + "/v1/ingest", jsonlite.dumps(events).encode(), headers,
+    body = events[0] if path == HOOK_PATH else events
+    return transport.send("POST", url + path, jsonlite.dumps(body).encode(), headers,
                           deadline - time.monotonic())
 
 
