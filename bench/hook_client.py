@@ -49,12 +49,16 @@ class _Ingest(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).received += len(body)
-        out = json.dumps({
-            "results": [{"id": e.get("id"), "status": "created"} for e in body],
-            "agent_paused": False, "paused_reason": "",
-        }).encode()
-        self.send_response_only(207)
+        if isinstance(body, dict):  # one event to the hook endpoint (a PreToolUse)
+            type(self).received += 1
+            status, out = 200, b""
+        else:
+            type(self).received += len(body)
+            status, out = 207, json.dumps({
+                "results": [{"id": e.get("id"), "status": "created"} for e in body],
+                "agent_paused": False, "paused_reason": "",
+            }).encode()
+        self.send_response_only(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.send_header("Connection", "close")
