@@ -3,11 +3,58 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 
 import pytest
 from django.test import Client
 
 from tests import factories
+
+# Every Redis name this test process uses (cache keys, channel-layer groups, the Celery queue)
+# starts with this, so concurrent runs and xdist workers sharing one Redis never see each
+# other's rate counters, broadcasts or tasks. xdist gives each run an id and each worker a
+# name; a plain run makes its own id. Subprocesses that share the test's Redis get it too.
+REDIS_NAMESPACE = "voight-test:{run}:{worker}:".format(
+    run=(os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex)[:12],
+    worker=os.environ.get("PYTEST_XDIST_WORKER", "main"),
+)
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    os.environ["VOIGHT_TEST_REDIS_NAMESPACE"] = REDIS_NAMESPACE
+    cache = settings.CACHES["default"]
+    settings.CACHES = {**settings.CACHES, "default": {**cache, "KEY_PREFIX": REDIS_NAMESPACE}}
+    layer = settings.CHANNEL_LAYERS["default"]
+    settings.CHANNEL_LAYERS = {**settings.CHANNEL_LAYERS, "default": {
+        **layer, "CONFIG": {**layer.get("CONFIG", {}), "prefix": REDIS_NAMESPACE}}}
+    settings.CELERY_TASK_DEFAULT_QUEUE = f"{REDIS_NAMESPACE}celery"
+    from voight.celery import app
+
+    app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+def pytest_unconfigure(config):
+    """Drop what this process left in the shared Redis (tasks nobody consumes, counters)."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    try:
+        import redis
+
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2,
+                                      socket_connect_timeout=2)
+        pattern = f"*{REDIS_NAMESPACE}*"
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    except Exception:  # cleanup is a courtesy; a Redis that is gone has nothing to clean
+        pass
 
 
 @pytest.fixture(autouse=True)

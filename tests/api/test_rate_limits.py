@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
+import time_machine
 
 from tests.api.conftest import key_client
 from tests.conftest import ApiClient
@@ -15,6 +17,16 @@ from voight.models import Team
 @pytest.fixture(autouse=True)
 def limiter_ready(monkeypatch):
     monkeypatch.setattr(throttling, "_skip_until", 0.0)
+
+
+@pytest.fixture(autouse=True)
+def one_window():
+    """Each test's requests fall in one rate window: the clock restarts at the start of the
+    current minute and runs on, so a test that happens to straddle hh:mm:59 → hh:(mm+1):00
+    is not given a fresh window half-way through."""
+    now = time.time()
+    with time_machine.travel(now - now % throttling.WINDOW_SECONDS + 0.5, tick=True):
+        yield
 
 
 def limit(team, **rates):

@@ -131,7 +131,7 @@ def test_a_large_body_is_a_413(api, settings):
     assert_rejected(post(api, body), 413, "larger than 1000 bytes")
 
 
-@pytest.mark.parametrize("raw", [b"\x1f\x8b\x08\x00garbage", gzip.compress(b"{}")[:-6]])
+@pytest.mark.parametrize("raw", [b"\x1f\x8b\x08\x00garbage", gzip.compress(b"{}", mtime=0)[:-6]])
 def test_corrupt_gzip_is_a_400(api, raw):
     assert_rejected(post(api, raw, HTTP_CONTENT_ENCODING="gzip"), 400, "gzip")
 

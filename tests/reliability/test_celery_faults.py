@@ -182,7 +182,7 @@ def test_beat_or_worker_down_statuses_catch_up_on_the_next_run(celery_env, proce
     assert not worker.alive
     api.post("/v1/ingest", [{"id": "h2", "type": "log", "session_id": "later", "agent_id": "bot"}])
     queued = redis.Redis.from_url(celery_env["REDIS_URL"])
-    wait_until(lambda: queued.llen(celery_env["VOIGHT_CELERY_QUEUE"]) >= 2, 10,
+    wait_until(lambda: queued.llen(celery_env["VOIGHT_CELERY_QUEUE"]) >= 2, 30,
                "beat to queue ticks for the stopped worker", beat)
     later = Session.objects.get(external_id="later")
     time.sleep(max(0.0, (later.last_event_at + timedelta(seconds=DONE + 0.5)
@@ -198,9 +198,11 @@ def test_beat_or_worker_down_statuses_catch_up_on_the_next_run(celery_env, proce
     assert manage_recompute(celery_env) == "0 session statuses changed"
     assert rows() == caught_up
     # The ticks queued while it was down do not pile up: the queue is drained.
-    wait_until(lambda: queued.llen(celery_env["VOIGHT_CELERY_QUEUE"]) <= 1, 10,
+    wait_until(lambda: queued.llen(celery_env["VOIGHT_CELERY_QUEUE"]) <= 1, 30,
                "the queue to drain", worker, beat)
-    assert time.monotonic() - started < 40
+    # A bound against a hang, not a benchmark: each wait above has its own deadline, and
+    # the machine is shared (xdist workers, other runs), so process starts vary a lot.
+    assert time.monotonic() - started < 120
 
 
 def expected_statuses() -> dict[str, tuple]:
@@ -317,4 +319,6 @@ def test_worker_killed_mid_task_the_rerun_is_harmless(celery_env, processes, end
     # signal both times (its id is in the payload to deduplicate on).
     assert [body["signal"]["id"] for body in endpoint.bodies] == [signal.pk, signal.pk]
     assert broker.hlen("unacked") == 0
-    assert time.monotonic() - started < 40
+    # A bound against a hang, not a benchmark: each wait above has its own deadline, and
+    # the machine is shared (xdist workers, other runs), so process starts vary a lot.
+    assert time.monotonic() - started < 120

@@ -101,7 +101,7 @@ def test_postgres_down_means_503_spool_and_exactly_once_after_recovery(stack, tm
     expected = simulated.expected
     totals = (expected["event_count"], expected["tool_call_count"], expected["error_count"])
     # The server answers hooks once staged and folds them a moment later (ingest/staging.py).
-    wait_for(lambda: session_row(cluster, simulated.session_id) == totals, timeout=10)
+    wait_for(lambda: session_row(cluster, simulated.session_id) == totals, timeout=30)
     assert session_row(cluster, simulated.session_id) == totals
     assert not [p for p in (tmp_path / "spool").iterdir() if p.suffix == ".json"]
 
@@ -113,7 +113,7 @@ def test_redis_down_ingest_still_stores_and_health_names_redis(stack, tmp_path):
     body = json.dumps({"session_id": "r-1", "hook_event_name": "UserPromptSubmit",
                        "prompt": "still here?"}).encode()
     assert http_status(web.url + "/v1/hooks/claude-code", body, headers) == 200
-    wait_for(lambda: session_row(cluster, "r-1") == (1, 0, 0), timeout=10)
+    wait_for(lambda: session_row(cluster, "r-1") == (1, 0, 0), timeout=30)
     with pytest.raises(urllib.error.HTTPError) as failure:
         urllib.request.urlopen(web.url + "/healthz", timeout=10)
     health = json.loads(failure.value.read())
@@ -123,4 +123,4 @@ def test_redis_down_ingest_still_stores_and_health_names_redis(stack, tmp_path):
     wait_for(lambda: http_status(web.url + "/healthz") == 200)
     body = json.dumps({"session_id": "r-1", "hook_event_name": "Stop"}).encode()
     assert http_status(web.url + "/v1/hooks/claude-code", body, headers) == 200
-    wait_for(lambda: session_row(cluster, "r-1") == (2, 0, 0), timeout=10)
+    wait_for(lambda: session_row(cluster, "r-1") == (2, 0, 0), timeout=30)

@@ -39,7 +39,7 @@ async def open_socket(cookie: bytes | None) -> tuple[WebsocketCommunicator, bool
 
     headers = [ORIGIN] + ([(b"cookie", cookie)] if cookie else [])
     communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
-    ok, _ = await communicator.connect()
+    ok, _ = await communicator.connect(timeout=10)
     return communicator, ok
 
 
@@ -69,14 +69,14 @@ async def test_a_member_of_a_hears_nothing_of_b(member, team, other_team):
     assert await communicator.receive_nothing(0.5)
     # The control: A's own ingest does reach the socket, and carries nothing of B.
     mine = await database_sync_to_async(post_prompt)(team, "aq7", "mine")
-    message = await communicator.receive_json_from(timeout=3)
+    message = await communicator.receive_json_from(timeout=10)
     assert message["sessions"] == [str(mine.pk)]
     assert MARKER not in json.dumps(message) and str(theirs.pk) not in json.dumps(message)
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=10)
 
 
 @pytest.mark.parametrize("cookie", [None, b"sessionid=forged0123456789abcdefghijklmnop"])
 async def test_a_socket_without_a_valid_login_is_refused(cookie):
     communicator, ok = await open_socket(cookie)
     assert not ok
-    await communicator.disconnect()
+    await communicator.disconnect(timeout=10)

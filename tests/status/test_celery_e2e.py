@@ -48,11 +48,12 @@ def database_url() -> str:
 def worker(tmp_path):
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "voight.settings",
+        # The product's settings inside this test process's Redis namespace (tests/conftest.py).
+        "DJANGO_SETTINGS_MODULE": "tests.shared_redis_settings",
         # The test database pytest-django created: the rows this test commits are there.
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "VOIGHT_CELERY_QUEUE": f"voight-e2e-{uuid.uuid4().hex[:8]}",
+        "VOIGHT_CELERY_QUEUE": f"{os.environ['VOIGHT_TEST_REDIS_NAMESPACE']}e2e-{uuid.uuid4().hex[:8]}",
         "VOIGHT_IDLE_AFTER": "2",
         "VOIGHT_DONE_AFTER": "4",
         "VOIGHT_STALE_AFTER": "2",
@@ -123,4 +124,5 @@ def test_worker_and_beat_move_sessions_through_their_statuses(worker, api, team)
         "heartbeat_timeout", "no heartbeat for 2 s, closed by the server"
     )
     assert stale.ended_at is not None
-    assert time.monotonic() - started < 60
+    # A bound against a hang, not a benchmark: the machine is shared (xdist, other runs).
+    assert time.monotonic() - started < 120

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -36,6 +37,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CHROMIUM = os.environ.get("VOIGHT_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 PASSWORD = "pw-for-tests"
+# en-GB shows a 24-hour clock ("19:24"); en-US would show "07:24 PM".
+BROWSER_LOCALE = "en-GB"
+BROWSER_ZONE = "Europe/Paris"
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +68,10 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    # The browser's zone and locale are the test's, not the machine's: pages format times
+    # with the browser's own Intl defaults, and the page cuts days in the zone it reports.
     context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True,
-                                  timezone_id="Europe/Paris")
+                                  timezone_id=BROWSER_ZONE, locale=BROWSER_LOCALE)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -145,12 +151,13 @@ def test_login_filter_and_drill_down_to_raw_json(page, live_server, admin, api, 
     assert len(all_ids) == len(Session.objects.filter(
         started_at__gte=timezone.now() - timedelta(days=7)))
     shot(page, "02-sessions-table")
-    # Times are shown in the browser's zone (Europe/Paris here), not the server's UTC.
+    # Times are shown in the browser's zone and locale (Europe/Paris, en-GB's 24-hour clock
+    # here), not the server's UTC nor the machine's zone or locale.
     first = Session.objects.order_by("-started_at").first()
     shown = page.text_content(f"#session-{first.pk} time")
-    local = timezone.localtime(first.started_at, timezone=__import__("zoneinfo").ZoneInfo(
-        "Europe/Paris"))
-    assert f"{local:%H}:{local:%M}" in shown
+    local = timezone.localtime(first.started_at, timezone=ZoneInfo(BROWSER_ZONE))
+    assert f"{local:%H:%M}" in shown, shown
+    assert f"{local.day} " in shown, shown
 
     page.select_option("select[name=agent]", "ci-bot")
     page.click("form.filters button[type=submit]")
