@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 
 import pytest
 
@@ -101,7 +102,10 @@ def test_session_events_csv(member_client, ingest):
     assert len(rows) == session.event_count
     assert list(rows[0].keys()) == EVENTS_CSV.header
     assert rows[0]["type"] == "session_start"
-    assert [r["ts"] for r in rows] == sorted(r["ts"] for r in rows)
+    # Compared as times: a timestamp on a whole second is written without its fraction
+    # ("…:37Z" after "…:36.950000Z"), so the strings do not sort by time.
+    stamps = [datetime.fromisoformat(r["ts"]) for r in rows]
+    assert stamps == sorted(stamps)
     tools = read_csv(member_client.get(
         f"/dashboard/sessions/{session.pk}/events.csv?type=post_tool_use"))
     assert tools and {r["type"] for r in tools} == {"post_tool_use"}
