@@ -1,6 +1,7 @@
 """`voight hook` as a real subprocess: stamps, trace ids across a realistic session, wakeups,
 privacy levels and the pause path."""
 
+import calendar
 import json
 import os
 import re
@@ -34,8 +35,9 @@ def test_every_event_is_wrapped_and_stamped(server, claude):
     [event] = server.hook_events()
     assert re.match(UUID_RE, event["id"])
     assert re.match(TS_RE, event["timestamp"])
-    assert abs(time.mktime(time.strptime(event["timestamp"][:19], "%Y-%m-%dT%H:%M:%S"))
-               - time.timezone - before) < 5
+    # timegm reads the UTC stamp as UTC (mktime - time.timezone is an hour off under DST).
+    assert abs(calendar.timegm(time.strptime(event["timestamp"][:19], "%Y-%m-%dT%H:%M:%S"))
+               - before) < 5
     assert event["source"] == "claude_code"
     assert event["agent_id"] == "dev-agent"
     assert re.match(TRACE_RE, event["trace_id"])
