@@ -1,8 +1,9 @@
 """A paused agent's tool call, denied: recorded the same way whichever path denied it.
 
-The `http` hook path answers Claude Code's (or Cursor's) deny JSON; the `voight` hook client
-exits 2 on a 207 that says `agent_paused`. Either way the call never runs, and either way
-Voight keeps the same two records: a `denied_tool` decision naming the session and the
+The hook endpoint answers Claude Code's (or Cursor's) deny JSON, to an `http` hook or to the
+`voight` hook client (which exits 2 on it); a `/v1/ingest` batch answers `agent_paused` to a
+call it marks `blocking`. Whichever path, the call never runs, and Voight keeps the same two
+records: a `denied_tool` decision naming the session and the
 tool_use_id, and a `tool_denied` event that turns the call's ToolCall `denied`, so it is not
 counted as a call that ran (`ingest.rollups.merge_tool_calls`) and shows as denied in the
 trace, the session and the API.

@@ -134,7 +134,8 @@ def _record_denial(hook: Hook) -> str:
     """Record the denied call (`ingest.denials`); the message the agent is shown."""
     denials.tool_call_deny(
         hook.team, Agent.objects.get(pk=hook.target.agent_id), hook.event,
-        ts=hook.received_at, reason=hook.target.paused_reason or "agent paused",
+        ts=hook.event.ts or hook.received_at,  # the client's event names its own time
+        reason=hook.target.paused_reason or "agent paused",
     )
     return f"Voight: agent paused — {hook.target.paused_reason}"
 
