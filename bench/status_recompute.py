@@ -1,6 +1,6 @@
 """Status recomputation: one beat tick over 100,000 sessions of which about 5% are due.
 
-Seeds a scratch PostgreSQL database of its own (`voight_bench_status`, created, migrated and
+Seeds a scratch PostgreSQL database of its own (`voight_bench_status_<pid>`, created, migrated and
 dropped here, so its 100k sessions never weigh on another benchmark) with `COPY`, then times
 `statuses_tick` — heartbeat closes, inactivity closes, the guarded recompute and the read-back —
 beside the same run's reference: one bare SQL `UPDATE` writing exactly the rows the tick
@@ -22,7 +22,9 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-SCRATCH = "voight_bench_status"
+# Several people may run this at once on one server: `VOIGHT_BENCH_STATUS_DB` names the scratch
+# database, otherwise the process id makes it this run's own.
+SCRATCH = os.environ.get("VOIGHT_BENCH_STATUS_DB") or f"voight_bench_status_{os.getpid()}"
 TARGET_S = 0.1
 SESSIONS, QUICK_SESSIONS = 100_000, 10_000
 REPEATS, QUICK_REPEATS = 7, 3
@@ -141,7 +143,7 @@ def seed(count: int, now: datetime) -> dict[str, int]:
         "distinct_tool_count": 0, "error_count": 0, "unacknowledged_error_count": 0,
         "files_touched_count": 0, "input_tokens": 0, "output_tokens": 0,
         "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": Decimal("0.42"),
-        "otel_metrics": "{}",
+        "otel_metrics": "{}", "lifecycle": "[]",
     }
     rng = random.Random(42)
     kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
@@ -181,8 +183,28 @@ def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
             Session.objects.filter(updated_at=now)
             .values_list("pk", "status", "status_reason", "ended_at", "end_reason")
         )
+        hot = _hot_updates()
         transaction.set_rollback(True)
-    return seconds, changed, written
+    return seconds, changed, written, hot
+
+
+def _hot_updates() -> tuple[int, int]:
+    """(rows updated, of which heap-only) on the session table in this transaction so far.
+
+    A HOT update writes no index entries; any change to an indexed column (status, a
+    deadline in a partial index) rules it out, which is what the bare UPDATE pays too.
+    """
+    from django.db import connection
+
+    from sessions.models import Session
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = %s::regclass",
+            [Session._meta.db_table],
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else (0, 0)
 
 
 def _bare_update(now: datetime, written: list[tuple]) -> float:
@@ -245,7 +267,7 @@ def measure(count: int, repeats: int) -> dict:
     ticks, bares = [], []
     for _ in range(repeats):
         _vacuum()
-        seconds, changed, written = _tick_once(now)
+        seconds, changed, written, hot = _tick_once(now)
         ticks.append(seconds)
         _vacuum()
         bares.append(_bare_update(now, written))
@@ -265,6 +287,7 @@ def measure(count: int, repeats: int) -> dict:
         "sessions": count, "due": due, "due_share": round(due / count, 4),
         "status_changes": len(changed), "rows_written": len(written),
         "status_changes_committed": len(committed), "queries_per_tick": queries,
+        "rows_updated": hot[0], "hot_updates": hot[1],
         "seed_seconds": round(seed_s, 2), "repeats": repeats,
         "tick_s": round(tick, 4), "tick_min_s": round(min(ticks), 4),
         "bare_update_s": round(bare, 4), "bare_update_min_s": round(min(bares), 4),
@@ -305,6 +328,8 @@ def main(argv: list[str]) -> int:
     print(f"status changes      {result['status_changes']:>10,}  "
           f"(rows written {result['rows_written']:,})")
     print(f"queries per tick    {result['queries_per_tick']:>10}")
+    print(f"row updates         {result['rows_updated']:>10,}  "
+          f"(HOT {result['hot_updates']:,}, pg_stat_xact_user_tables)")
     print(f"statuses_tick       {result['tick_s']:>10.4f} s  median of {result['repeats']} "
           f"(min {result['tick_min_s']:.4f})")
     print(f"bare UPDATE         {result['bare_update_s']:>10.4f} s  same rows, same values "

@@ -20,6 +20,9 @@ class StagedHook(models.Model):
     class Adapter(models.TextChoices):
         CLAUDE_CODE = "claude-code"
         CURSOR = "cursor"
+        # The `voight` hook client's canonical event wrapping a Claude Code hook (its own id,
+        # time, trace id, privacy level and git context): what it posts for a PreToolUse.
+        CLAUDE_CODE_CLIENT = "claude-code-client"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     key_agent = models.ForeignKey(

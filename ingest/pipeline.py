@@ -57,6 +57,8 @@ class IngestResult:
     agent_paused: bool = False
     paused_reason: str = ""
     session_ids: list = dataclasses.field(default_factory=list)
+    # (agent, event) of each blocking call in the batch (`CanonicalEvent.blocking`).
+    blocking: list = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -195,6 +197,7 @@ def events_ingest(
         _learn_session_agents(valid, ctx)
         agents = _resolve_agents(valid, ctx, results)
         valid = [(i, e) for i, e in valid if results[i].status != "error"]
+        outcome.blocking = [(agents[_agent_slug(e, ctx)], e) for _, e in valid if e.blocking]
         sessions = _resolve_sessions(valid, ctx, agents)
         pending = _store(valid, ctx, agents, sessions, results)
         touched = list({s.pk for s in sessions.values()})
@@ -282,7 +285,7 @@ def _resolve_sessions(valid, ctx: IngestContext, agents) -> dict[tuple, Session]
     rows = [
         {"id": uuid.uuid4(), "team": ctx.team.pk, "agent": agent_pk, "external_id": external,
          "started_at": event.ts, "last_event_at": event.ts, "status": Session.Status.ACTIVE,
-         "status_changed_at": ctx.now, "source": _session_source(event),
+         "status_changed_at": ctx.now, "source": _session_source(event), "lifecycle": [],
          "created_at": ctx.now, "updated_at": ctx.now, "distinct_tools": [], "metrics": {},
          "otel_metrics": {}}
         for (agent_pk, external), event in first.items()
@@ -323,12 +326,12 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
             # Heartbeats are liveness, not work: they move last_heartbeat_at only.
             heartbeats[session.pk] = max(filter(None, [heartbeats.get(session.pk), event.ts]))
             continue
-        uid = keys.event_uid(ctx.team.pk, event)
-        if uid in seen:
+        uid, *aliases = keys.event_uids(ctx.team.pk, event)
+        if not seen.isdisjoint((uid, *aliases)):
             results[index].status = "duplicate"
             continue
-        seen.add(uid)
-        pending.append(stitching.PendingEvent(index, event, uid, agent, session))
+        seen.update((uid, *aliases))
+        pending.append(stitching.PendingEvent(index, event, uid, agent, session, aliases))
     for session_pk, ts in heartbeats.items():
         Session.objects.filter(pk=session_pk).filter(
             Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=ts)
@@ -338,9 +341,9 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
 
     created_traces = stitching.assign_traces(ctx.team.pk, pending)
     claimed = _claim_uids(pending, ctx)
-    new = [p for p in pending if p.uid in claimed]
+    new = [p for p in pending if claimed.issuperset((p.uid, *p.aliases))]
     for item in pending:
-        if item.uid not in claimed:
+        if not claimed.issuperset((item.uid, *item.aliases)):
             results[item.index].status = "duplicate"
     if not new:
         return []
@@ -398,6 +401,7 @@ def _detailed_traces(new, boundary_traces: set, wakeup_sessions: set) -> set:
         if item.trace_pk and (
             event.type in _TEXT_TYPES or event.carries_usage
             or (event.file_path and event.type in EventType.TOOL)
+            or event.type == EventType.TOOL_DENIED
         ):
             detailed.add(item.trace_pk)
     detailed |= {
@@ -407,13 +411,20 @@ def _detailed_traces(new, boundary_traces: set, wakeup_sessions: set) -> set:
 
 
 def _claim_uids(pending, ctx: IngestContext) -> set[uuid.UUID]:
-    """The uids of `pending` never stored before, now taken in `EventKey`.
+    """The uids of `pending` (every key of every event) never stored before, now taken in
+    `EventKey`; an event is new only when all of its uids come back.
 
     The key's primary key is the global dedupe (the partitioned events table cannot hold
     one): a concurrent batch with the same uid waits on this row until we commit, then
-    finds the conflict. Only the events whose uid comes back are inserted.
+    finds the conflict. Rows go in uid order, so two batches that share several keys take
+    them in the same order and cannot deadlock. A duplicate's other keys stay claimed: they
+    name the same event, so a later copy carrying only them is a duplicate too.
     """
-    rows = [{"uid": p.uid, "team": ctx.team.pk, "ts": p.canonical.ts} for p in pending]
+    rows = sorted(
+        ({"uid": uid, "team": ctx.team.pk, "ts": p.canonical.ts}
+         for p in pending for uid in (p.uid, *p.aliases)),
+        key=lambda row: row["uid"],
+    )
     return {_uuid(uid) for (uid,) in sql.insert_ignore(EventKey, rows, ["uid"], ["uid"])}
 
 
@@ -440,10 +451,12 @@ def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
         by_session[item.session.pk].append(item.canonical)
     recount_files = {
         item.session.pk for item in new
-        if item.canonical.file_path and item.canonical.type in EventType.TOOL
+        if (item.canonical.file_path and item.canonical.type in EventType.TOOL)
+        or item.canonical.type == EventType.TOOL_DENIED
     }
     files = dict(
         ToolCall.objects.filter(session_id__in=recount_files).exclude(file_path="")
+        .exclude(outcome=Outcome.DENIED)
         .values("session_id").annotate(n=Count("file_path", distinct=True))
         .values_list("session_id", "n")
     ) if recount_files else {}
@@ -461,8 +474,8 @@ def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
         if tools - set(session.distinct_tools):
             session.distinct_tools = sorted(set(session.distinct_tools) | tools)
             session.distinct_tool_count = len(session.distinct_tools)
-        if session_pk in files:
-            session.files_touched_count = files[session_pk]
+        if session_pk in recount_files:
+            session.files_touched_count = files.get(session_pk, 0)
         if session_pk in trace_counts:
             session.trace_count = trace_counts[session_pk]
         for field, delta in usage_deltas.get(session_pk, {}).items():
@@ -477,7 +490,7 @@ SESSION_FIELDS = [
     "error_count", "unacknowledged_error_count", "tool_call_count", "distinct_tools",
     "distinct_tool_count", "files_touched_count", "trace_count", *rollups.TOKEN_FIELDS,
     "cost_usd", "project_path", "git_branch", "git_sha", "model", "awaiting",
-    "awaiting_reason", "awaiting_since", "updated_at",
+    "awaiting_reason", "awaiting_since", "lifecycle", "updated_at",
 ]
 
 
@@ -495,21 +508,7 @@ def _apply_events(session: Session, events: list[CanonicalEvent]) -> None:
     starts = [e.ts for e in events if e.type == EventType.SESSION_START]
     if starts:
         session.last_start_at = max(filter(None, [session.last_start_at, *starts]))
-    ends = [e for e in events if e.type == EventType.SESSION_END]
-    if ends:
-        last_end = max(ends, key=lambda e: e.ts)
-        if session.ended_at is None or session.end_reason in TIME_ENDS or (
-            last_end.ts > session.ended_at
-        ):
-            session.ended_at = last_end.ts
-            session.end_reason = last_end.end_reason or "session_end"
-    if session.ended_at is not None:
-        restarted = session.last_start_at and session.last_start_at > session.ended_at
-        # Ended by time (heartbeat or inactivity), then an event came: it is running again.
-        revived = session.end_reason in TIME_ENDS and session.last_event_at > session.ended_at
-        if restarted or revived:
-            session.ended_at = None
-            session.end_reason = ""
+    _apply_lifecycle(session, events)
 
     is_latest = previous_last is None or events[-1].ts >= previous_last
     for event in events if is_latest else []:
@@ -526,6 +525,81 @@ def _apply_events(session: Session, events: list[CanonicalEvent]) -> None:
         session.awaiting = bool(reason)
         session.awaiting_reason = reason
         session.awaiting_since = latest.ts if reason else None
+
+
+LIFECYCLE_LIMIT = 100
+
+
+def _apply_lifecycle(session: Session, events: list[CanonicalEvent]) -> None:
+    """Starts and ends: the session's `lifecycle` history, and whether it is ended now.
+
+    Claude Code continues a session id across `--resume`, `--continue` and every `-p` run,
+    each invocation closing with its own SessionEnd. A session is therefore ended by its
+    latest end only while no activity came after it: an event later than the end (a
+    SessionStart with `source: resume`, a prompt, a tool call) reopens it, whatever order
+    they arrive in. Ends by time (heartbeat, inactivity) reopen on any later event.
+    """
+    marks = [
+        {"at": e.ts.isoformat(), "kind": "start", "detail": e.start_source or "startup"}
+        for e in events if e.type == EventType.SESSION_START
+    ]
+    ends = [e for e in events if e.type == EventType.SESSION_END]
+    marks += [
+        {"at": e.ts.isoformat(), "kind": "end", "detail": e.end_reason or "session_end",
+         "prompt_id": e.prompt_id or ""}
+        for e in ends
+    ]
+    if marks:
+        known = {(m["at"], m["kind"], m["detail"]) for m in session.lifecycle}
+        fresh = [m for m in marks if (m["at"], m["kind"], m["detail"]) not in known]
+        session.lifecycle = sorted([*session.lifecycle, *fresh], key=lambda m: m["at"])[
+            -LIFECYCLE_LIMIT:
+        ]
+    if ends:
+        last_end = max(ends, key=lambda e: e.ts)
+        if session.ended_at is None or session.end_reason in TIME_ENDS or (
+            last_end.ts > session.ended_at
+        ):
+            session.ended_at = last_end.ts
+            session.end_reason = last_end.end_reason or "session_end"
+    if session.ended_at is None or session.last_event_at <= session.ended_at:
+        return
+    end_prompt = _end_prompt(session)
+    if session.end_reason in TIME_ENDS or any(
+        e.ts > session.ended_at and _reopens(e, end_prompt) for e in events
+    ) or (ends and _activity_after(session.pk, session.ended_at, end_prompt)):
+        session.ended_at = None
+        session.end_reason = ""
+
+
+def _end_prompt(session: Session) -> str:
+    """The prompt_id the session's current end carries ("" when none)."""
+    return next((
+        m.get("prompt_id") or "" for m in session.lifecycle
+        if m["kind"] == "end" and datetime.fromisoformat(m["at"]) == session.ended_at
+    ), "")
+
+
+def _reopens(event: CanonicalEvent, end_prompt: str) -> bool:
+    # OTel records and transcript usage report past requests with the agent's clock; a
+    # skewed clock must not reopen a session that really ended. Nor does an event of the
+    # invocation that ended (its prompt_id is the end's): `http` hooks are stamped on
+    # arrival, and a Stop posted beside its SessionEnd may arrive just after it.
+    return (
+        event.type != EventType.SESSION_END and event.type not in EventType.TELEMETRY
+        and event.source != "otel" and not (end_prompt and event.prompt_id == end_prompt)
+    )
+
+
+def _activity_after(session_pk, ended_at: datetime, end_prompt: str) -> bool:
+    """Whether a stored event of the session reopens it after `ended_at` (an end that
+    arrived after the activity that followed it), by `_reopens`' rule."""
+    events = (
+        Event.objects.filter(session_id=session_pk, ts__gt=ended_at)
+        .exclude(type__in=[EventType.SESSION_END, *EventType.TELEMETRY])
+        .exclude(source="otel")
+    )
+    return (events.exclude(prompt_id=end_prompt) if end_prompt else events).exists()
 
 
 def _awaiting_reason(event: CanonicalEvent) -> str:

@@ -19,6 +19,9 @@ CONTENT_FIELDS = frozenset({
     "body", "exception", "traceback", "session_title", "title", "summary", "reason_text",
     "tool_output", "tool_result", "response", "reasoning", "thinking", "messages", "arguments",
     "args", "query", "diff", "patch", "old_string", "new_string", "file_content",
+    # Claude Code 2.1.332: MessageDisplay streams the reply as `delta`; OTel user_prompt
+    # repeats the prompt as `prompt_text`.
+    "delta", "prompt_text",
 })
 
 DROPPED_KEY = "_voight_dropped"

@@ -51,11 +51,16 @@ def tool_key(event, uid) -> str:
     return f"event:{uid}" if event.type == EventType.PRE_TOOL_USE else ""
 
 
+CALL_EVENTS = (*EventType.TOOL, EventType.TOOL_DENIED)
+
+
 def merge_tool_calls(new_events) -> dict:
-    """Upsert one ToolCall per (session, key); returns {session pk: number of new calls}."""
+    """Upsert one ToolCall per (session, key); returns {session pk: change in the number of
+    calls that ran}. A denied call never ran: it leaves the count, whichever of its
+    PreToolUse and its denial arrives first."""
     by_key: dict[tuple, list] = defaultdict(list)
     for item in new_events:
-        if item.canonical.type in EventType.TOOL:
+        if item.canonical.type in CALL_EVENTS:
             key = tool_key(item.canonical, item.uid)
             if key:
                 by_key[(item.session.pk, key)].append(item)
@@ -65,23 +70,24 @@ def merge_tool_calls(new_events) -> dict:
         {"session": session_pk, "key": key, "tool_name": "", "file_path": "", "outcome": ""}
         for session_pk, key in by_key
     ]
-    inserted = sql.insert_ignore(ToolCall, rows, ["session", "key"], ["session"])
-    new_calls: dict = defaultdict(int)
-    for (session_pk,) in inserted:
-        new_calls[_pk(session_pk)] += 1
+    inserted = sql.insert_ignore(ToolCall, rows, ["session", "key"], ["session", "key"])
+    fresh = {(_pk(session_pk), key) for session_pk, key in inserted}
+    ran: dict = defaultdict(int)
     calls = _tool_calls(sorted({s for s, _ in by_key}), sorted({k for _, k in by_key}))
     changed = []
     for call in calls:
         items = by_key.get((call.session_id, call.key))
         if not items:
             continue
+        counted = (call.session_id, call.key) not in fresh and call.outcome != Outcome.DENIED
         for item in items:
             _merge_call(call, item.canonical)
+        ran[call.session_id] += (call.outcome != Outcome.DENIED) - counted
         changed.append(call)
     sql.update_rows(
         changed, ["tool_name", "file_path", "started_at", "ended_at", "duration_ms", "outcome"]
     )
-    return new_calls
+    return ran
 
 
 def _tool_calls(session_pks: list, keys: list):
@@ -106,7 +112,10 @@ def _pk(value):
 def _merge_call(call: ToolCall, event) -> None:
     call.tool_name = call.tool_name or event.tool_name
     call.file_path = call.file_path or event.file_path
-    if event.type == EventType.PRE_TOOL_USE:
+    if event.type == EventType.TOOL_DENIED or call.outcome == Outcome.DENIED:
+        call.outcome = Outcome.DENIED
+        call.started_at = min(filter(None, [call.started_at, event.ts]))
+    elif event.type == EventType.PRE_TOOL_USE:
         call.started_at = min(filter(None, [call.started_at, event.ts]))
     else:
         call.ended_at = max(filter(None, [call.ended_at, event.ts]))
@@ -245,9 +254,11 @@ def traces_recompute(trace_pks: set[int], details: set[int] | None = None,
     usage: dict = {}
     texts: dict = {}
     if detailed:
+        denied = Event.objects.filter(trace_id__in=detailed, type=EventType.TOOL_DENIED)
         for trace_pk, path in (
             Event.objects.filter(trace_id__in=detailed, type__in=EventType.TOOL)
-            .exclude(file_path="").values_list("trace_id", "file_path").distinct()
+            .exclude(file_path="").exclude(tool_use_id__in=denied.values("tool_use_id"))
+            .values_list("trace_id", "file_path").distinct()
         ):
             files[trace_pk].add(path)
         usage = {
@@ -266,7 +277,8 @@ def traces_recompute(trace_pks: set[int], details: set[int] | None = None,
                    "failed_stops": 0}
         trace.event_count = agg["n"]
         trace.error_count = agg["errors"]
-        trace.tool_count = agg["tools"]
+        # Below zero only while a denial waits for its staged PreToolUse.
+        trace.tool_count = max(agg["tools"], 0)
         trace.started_at = agg["prompt_at"] or min(agg["first"], trace.started_at)
         if pk in detailed:
             trace.files_touched = sorted(files.get(pk, ()))
@@ -334,7 +346,9 @@ def _aggregates_query(pks: list):
     return Event.objects.filter(trace_id__in=pks).values("trace_id").annotate(
         n=Count("id"),
         errors=Count("id", filter=Q(outcome=Outcome.FAILED)),
-        tools=Count(_tool_key_expr(), distinct=True),
+        # A denied call's PreToolUse is in the trace too: it is a call that never ran.
+        tools=Count(_tool_key_expr(), distinct=True)
+        - Count("tool_use_id", distinct=True, filter=Q(type=EventType.TOOL_DENIED)),
         first=Min("ts"), last=Max("ts"),
         prompt_at=Min("ts", filter=Q(type=EventType.USER_PROMPT)),
         stop_at=Max("ts", filter=Q(type__in=[EventType.STOP, EventType.STOP_FAILURE])),

@@ -36,14 +36,19 @@ class EventType:
     API_ERROR = "api_error"
     # Token usage of one model request, read by the hook client from the transcript.
     USAGE = "usage"
+    # Voight denied this tool call (its agent is paused): Claude Code did not run it.
+    TOOL_DENIED = "tool_denied"
 
     ALL = (
         SESSION_START, USER_PROMPT, PRE_TOOL_USE, POST_TOOL_USE, TOOL_FAILURE,
         PERMISSION_REQUEST, NOTIFICATION, SUBAGENT_START, SUBAGENT_STOP, PRE_COMPACT,
         POST_COMPACT, STOP, STOP_FAILURE, SESSION_END, REASONING, HEARTBEAT, LOG, ERROR,
         API_REQUEST, API_ERROR, USAGE,
-    )
+    )  # the types a client may send; TOOL_DENIED is Voight's own
     TOOL = (PRE_TOOL_USE, POST_TOOL_USE, TOOL_FAILURE)
+    # Reports about model requests, sent after the fact (transcript usage, OTel): they say
+    # what happened, not that the agent is working now.
+    TELEMETRY = (USAGE, API_REQUEST, API_ERROR)
     # Types whose outcome is failed whatever the event says.
     ALWAYS_FAILED = (TOOL_FAILURE, STOP_FAILURE, API_ERROR, ERROR)
 
@@ -51,6 +56,7 @@ class EventType:
 class Outcome:
     OK = "ok"
     FAILED = "failed"
+    DENIED = "denied"  # a tool call Voight denied: it never ran
 
 
 class PrivacyLevel:
@@ -102,6 +108,12 @@ class CanonicalEvent:
     start_source: str = ""  # SessionStart source: startup|resume|clear|compact|fork
     end_reason: str = ""  # SessionEnd reason
     notification_type: str = ""
+    # A source's own content key, for events whose identity is not a tool_use_id, prompt_id
+    # or request id (`ingest.keys.content_key`).
+    natural_key: str = ""
+    # The agent waits for this delivery's answer (the hook client's live PreToolUse): a paused
+    # agent's call is denied by it, and recorded as denied (`ingest.denials`).
+    blocking: bool = False
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property

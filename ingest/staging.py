@@ -33,7 +33,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest import privacy
-from ingest.adapters import claude_code, cursor
+from ingest.adapters import canonical, claude_code, cursor
 from ingest.models import StagedHook
 from ingest.pipeline import IngestContext, events_ingest, source_default_agent
 from ingest.schema import CanonicalEvent
@@ -46,10 +46,25 @@ logger = logging.getLogger(__name__)
 # handles at its batch rate, small enough that session locks are held briefly.
 FOLD_LIMIT = 500
 
+def _client_event(body, *, key: str | None = None) -> CanonicalEvent:
+    # The wrapped event names its own idempotency key (its id) and time.
+    return canonical.adapt(body)
+
+
 ADAPTERS = {
     StagedHook.Adapter.CLAUDE_CODE: claude_code.adapt,
     StagedHook.Adapter.CURSOR: cursor.adapt,
+    StagedHook.Adapter.CLAUDE_CODE_CLIENT: _client_event,
 }
+# Where a staged row's events say they came from (`Event.source`, `Usage.sources`).
+SOURCES = {StagedHook.Adapter.CLAUDE_CODE_CLIENT: "hook"}
+
+
+def default_agent(adapter: str) -> str:
+    """The agent of a staged hook that names none and whose session is new."""
+    if adapter == StagedHook.Adapter.CLAUDE_CODE_CLIENT:
+        return StagedHook.Adapter.CLAUDE_CODE
+    return adapter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,7 +204,8 @@ def _fold_rows(rows: list[StagedHook]):
     failed: list[tuple[StagedHook, str]] = []
     for (team_id, key_agent_id, hint, adapter), batch in batches.items():
         ctx = dict(team=teams[team_id], key_agent=key_agents.get(key_agent_id),
-                   agent_hint=hint or None, source="http_hook", default_agent=adapter)
+                   agent_hint=hint or None, source=SOURCES.get(adapter, "http_hook"),
+                   default_agent=default_agent(adapter))
         error = _fold_batch(batch, ctx)
         if error is None:
             folded += batch

@@ -24,12 +24,15 @@ from traces.models import Event, Trace
 class PendingEvent:
     """A canonical event on its way to the table, with its resolved foreign keys."""
 
-    __slots__ = ("agent", "canonical", "index", "inferred", "session", "trace_pk", "uid")
+    __slots__ = ("agent", "aliases", "canonical", "index", "inferred", "session", "trace_pk",
+                 "uid")
 
-    def __init__(self, index, canonical, uid, agent, session):
+    def __init__(self, index, canonical, uid, agent, session, aliases=()):
         self.index = index
         self.canonical = canonical
         self.uid = uid
+        # The event's other idempotency uids (`ingest.keys.event_uids`), claimed with `uid`.
+        self.aliases = aliases
         self.agent = agent
         self.session = session
         self.trace_pk: int | None = None

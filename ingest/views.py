@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -14,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ingest import folder, sdk, staging
+from ingest import denials, folder, sdk, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import canonical
 from ingest.models import StagedHook
@@ -22,8 +23,8 @@ from ingest.parsing import BodyError, parse_json_body
 from ingest.pipeline import IngestContext, events_ingest
 from ingest.responses import body_error, error
 from ingest.schema import CanonicalEvent, InvalidEvent
-from sessions.models import Agent, Decision, Session
-from sessions.services import decision_record
+from sessions.models import Agent
+from voight.models import Team
 
 
 def _context(request, key, **extra) -> IngestContext:
@@ -51,6 +52,7 @@ def ingest_batch(request):
     if len(items) > settings.VOIGHT_MAX_BATCH:
         return error(413, f"batch has {len(items)} events; at most {settings.VOIGHT_MAX_BATCH}")
     result = events_ingest(items, _context(request, key), canonical.adapt)
+    denials.blocked_calls_deny(key.team, result)
     return JsonResponse(result.as_dict(), status=207)
 
 
@@ -61,9 +63,11 @@ class Hook:
     body: dict
     event: CanonicalEvent
     target: staging.HookTarget
+    team: Team
+    received_at: datetime
 
 
-def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
+def _hook(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     """Authenticate, validate and stage one hook; fold it in this request when its answer
     depends on the fold (`ingest.staging`) or when settings say so."""
     key = ingest_key(request)
@@ -75,59 +79,69 @@ def _hook(request, adapter: str, can_deny) -> Hook | HttpResponse:
         return body_error(exc)
     if not isinstance(body, dict):
         return error(400, "hook payload must be a JSON object")
+    adapter = adapter or _claude_code_form(body)
     idempotency = request.META.get("HTTP_IDEMPOTENCY_KEY", "").strip()[:200]
     try:
         event = staging.ADAPTERS[adapter](body, key=f"idem|{idempotency}" if idempotency else None)
     except InvalidEvent as exc:
         return error(400, str(exc))
     hint = agent_hint(request)
-    target = staging.hook_target(key, hint, event, adapter)
+    target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
     if target.agent_id is None and not key.team.auto_create_agents:
         return error(400, "unknown agent_id and this team does not auto-create agents")
+    received_at = timezone.now()
     staging.hook_stage(key, adapter=adapter, body=body, agent_hint=hint,
-                       idempotency_key=idempotency, received_at=timezone.now())
+                       idempotency_key=idempotency, received_at=received_at)
     # A deniable hook whose team has a pause rule is answered from the folded state: the
     # fold may pause the agent at this very call.
-    answer_after_fold = can_deny(body) and not target.paused and target.pause_rules
+    answer_after_fold = can_deny(event) and not target.paused and target.pause_rules
     if settings.VOIGHT_HOOK_FOLD == "request" or answer_after_fold:
         staging.staged_drain(team_id=key.team_id)
         if answer_after_fold:
-            target = staging.hook_target(key, hint, event, adapter)
+            target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
     elif settings.VOIGHT_HOOK_FOLD == "thread":
         transaction.on_commit(folder.poke)
-    return Hook(body, event, target)
+    return Hook(body, event, target, key.team, received_at)
 
 
-def _claude_code_can_deny(body: dict) -> bool:
-    return body.get("hook_event_name") == "PreToolUse"
+def _claude_code_can_deny(event: CanonicalEvent) -> bool:
+    return event.hook_event_name == "PreToolUse"
+
+
+def _claude_code_form(body: dict) -> str:
+    """A raw hook JSON, or the `voight` hook client's event wrapping one."""
+    if body.get("source") == "claude_code" and isinstance(body.get("payload"), dict):
+        return StagedHook.Adapter.CLAUDE_CODE_CLIENT
+    return StagedHook.Adapter.CLAUDE_CODE
 
 
 @csrf_exempt
 @require_POST
 def claude_code_hook(request):
-    """`POST /v1/hooks/claude-code`: one raw hook JSON. 200 with an empty body — except a
-    PreToolUse of a paused agent, answered with Claude Code's deny decision."""
-    hook = _hook(request, StagedHook.Adapter.CLAUDE_CODE, _claude_code_can_deny)
+    """`POST /v1/hooks/claude-code`: one raw hook JSON, or the hook client's canonical event
+    wrapping one (`{"id", "timestamp", "source": "claude_code", "payload": {…}}`). 200 with
+    an empty body — except a PreToolUse of a paused agent, answered with Claude Code's deny
+    decision."""
+    hook = _hook(request, None, _claude_code_can_deny)
     if not isinstance(hook, Hook):
         return hook
-    if hook.target.paused and _claude_code_can_deny(hook.body):
+    if hook.target.paused and _claude_code_can_deny(hook.event):
         return _deny_tool(hook)
     return HttpResponse(status=200)
 
 
-def _deny_tool(hook: Hook) -> JsonResponse:
-    paused_reason = hook.target.paused_reason
-    reason = f"Voight: agent paused — {paused_reason}"
-    agent = Agent.objects.get(pk=hook.target.agent_id)
-    session = Session.objects.filter(
-        agent=agent, external_id=hook.event.session_external_id
-    ).first()  # None while the session's first hooks are still staged
-    decision_record(
-        agent=agent, session=session, kind=Decision.Kind.DENIED_TOOL,
-        outcome=f"denied {hook.body.get('tool_name') or 'tool call'}: {paused_reason}",
-        inputs={"tool_name": hook.body.get("tool_name"),
-                "tool_use_id": hook.body.get("tool_use_id")},
+def _record_denial(hook: Hook) -> str:
+    """Record the denied call (`ingest.denials`); the message the agent is shown."""
+    denials.tool_call_deny(
+        hook.team, Agent.objects.get(pk=hook.target.agent_id), hook.event,
+        ts=hook.event.ts or hook.received_at,  # the client's event names its own time
+        reason=hook.target.paused_reason or "agent paused",
     )
+    return f"Voight: agent paused — {hook.target.paused_reason}"
+
+
+def _deny_tool(hook: Hook) -> JsonResponse:
+    reason = _record_denial(hook)
     return JsonResponse({
         "hookSpecificOutput": {
             "hookEventName": "PreToolUse",
@@ -137,8 +151,8 @@ def _deny_tool(hook: Hook) -> JsonResponse:
     })
 
 
-def _cursor_can_deny(body: dict) -> bool:
-    return str(body.get("hook_event_name", "")).startswith("before")
+def _cursor_can_deny(event: CanonicalEvent) -> bool:
+    return event.hook_event_name.startswith("before")
 
 
 @csrf_exempt
@@ -149,8 +163,8 @@ def cursor_hook(request):
     hook = _hook(request, StagedHook.Adapter.CURSOR, _cursor_can_deny)
     if not isinstance(hook, Hook):
         return hook
-    if hook.target.paused and _cursor_can_deny(hook.body):
-        message = f"Voight: agent paused — {hook.target.paused_reason}"
+    if hook.target.paused and _cursor_can_deny(hook.event):
+        message = _record_denial(hook)
         if hook.body.get("hook_event_name") == "beforeSubmitPrompt":
             return JsonResponse({"continue": False, "user_message": message})
         return JsonResponse(

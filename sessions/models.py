@@ -86,6 +86,9 @@ class Session(models.Model):
     end_reason = models.CharField(max_length=64, blank=True)
     # The latest (re)start; a SessionEnd older than a resume does not end the session.
     last_start_at = models.DateTimeField(null=True, blank=True)
+    # Agent-reported starts and ends, oldest first: [{"at", "kind": start|end, "detail":
+    # SessionStart source or SessionEnd reason}]. A resumed session keeps its earlier ends.
+    lifecycle = models.JSONField(default=list, db_default=models.Value([], models.JSONField()), blank=True)
     last_event_at = models.DateTimeField()
     last_heartbeat_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)

@@ -75,6 +75,25 @@ def test_embedded_default_serves_ingests_and_schedules(tmp_path):
             assert response.status == 200
             assert response.read() == b""
 
+        # SQLite claims every key of an event too: the hook client's copy of a tool call
+        # that came through `http` hooks (its own id, the same content) is a duplicate.
+        pre = {"session_id": "smoke-1", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+               "tool_use_id": "toolu_1", "tool_input": {"command": "ls"}}
+        statuses = []
+        for path, payload in (
+            ("v1/hooks/claude-code", pre),
+            ("v1/ingest", [{"id": "client-1", "source": "claude_code", "payload": pre}]),
+        ):
+            request = urllib.request.Request(
+                url + path, data=json.dumps(payload).encode(), method="POST",
+                headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                statuses.append(response.status)
+                answer = response.read()
+        assert statuses == [200, 207]
+        assert [r["status"] for r in json.loads(answer)["results"]] == ["duplicate"]
+
         # The in-process scheduler runs the status work: /healthz shows its last run.
         deadline = time.monotonic() + 20
         health = {}

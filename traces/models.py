@@ -95,6 +95,7 @@ class Event(models.Model):
     class Outcome(models.TextChoices):
         OK = "ok"
         FAILED = "failed"
+        DENIED = "denied"
 
     class Privacy(models.TextChoices):
         MINIMAL = "minimal"

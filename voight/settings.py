@@ -160,6 +160,11 @@ if VOIGHT_HOOK_FOLD not in ("thread", "request"):
     raise ImproperlyConfigured("VOIGHT_HOOK_FOLD must be 'thread' or 'request'")
 # Django refuses bodies over this before our own 413 can answer; keep it above ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = VOIGHT_MAX_BODY_BYTES + 1024 * 1024
+# A body a view answered without reading (a 413 from its Content-Length, a 401) is read and
+# discarded up to this size and time before the answer goes out, so a client that sends its
+# whole body before reading sees the answer, not a reset (voight/unread_body.py).
+VOIGHT_DRAIN_MAX_BYTES = env_int("VOIGHT_DRAIN_MAX_BYTES", 64 * 1024 * 1024)
+VOIGHT_DRAIN_SECONDS = env_int("VOIGHT_DRAIN_SECONDS", 10)
 
 # Per-key rate limits (SPEC 11), requests per minute; a team's own setting wins, 0 = no limit.
 VOIGHT_INGEST_RATE_PER_MINUTE = env_int("VOIGHT_INGEST_RATE_PER_MINUTE", 6000)

@@ -25,6 +25,9 @@ ALIASES = {
 }
 
 WRAPPED_SOURCES = {"claude_code": claude_code.adapt, "cursor": cursor.adapt}
+# The channels a direct event may name as its reporter: the hook client's transcript usage
+# says `hook`, so a user sees which channel reported each request. Anything else is the SDK.
+DIRECT_CHANNELS = frozenset({"sdk", "hook"})
 
 
 def _type_of(data: dict) -> tuple[str, str]:
@@ -133,7 +136,7 @@ def _direct(data: dict, metadata: dict) -> CanonicalEvent:
         # A direct notification can mark the session awaiting just as the hook form does.
         notification_type=fields.opt_str(data, "notification_type", 60)
         or fields.opt_str(payload, "notification_type", 60),
-        source="sdk",
+        source=data["source"] if data.get("source") in DIRECT_CHANNELS else "sdk",
         payload={**extra, **payload} if payload else extra,
     )
 
@@ -153,6 +156,7 @@ def adapt(data: Any) -> CanonicalEvent:
             raise InvalidEvent(f"payload must be the {source} hook JSON object")
         event = WRAPPED_SOURCES[source](payload, key=f"id|{event_id}" if event_id else None)
         event.source = "hook"
+        event.blocking = data.get("blocking") is True and event.type == EventType.PRE_TOOL_USE
     else:
         event = _direct(data, metadata)
         event.key = f"id|{event_id}" if event_id else ""

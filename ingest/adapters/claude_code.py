@@ -2,6 +2,16 @@
 
 Hook payloads carry no timestamp and no event id (shared/CLAUDE_CODE.md), so the caller
 passes the time and, where it has one, the idempotency key.
+
+Checked against what Claude Code 2.1.332 really sends (tests/fixtures/claude_code_2_1_332):
+`prompt_id` is on every event after the first prompt, SessionEnd and Stop included, so they
+join their trace by it; `permission_mode`, `effort`, Stop's `background_tasks` /
+`session_crons` and a resumed SessionStart's `seconds_since_last_response`,
+`context_tokens`, `prompt_cache_likely_expired` and `estimated_cache_write_usd` (an
+estimate, never a cost) stay in the payload. Two events are new: `PostToolBatch` (the
+batch's calls again, after their PostToolUse) and `MessageDisplay` (the reply streamed as
+`delta`); both are logs that count no tool call, keyed by content so a second delivery
+counts once, and their text is content the privacy rules strip.
 """
 
 from __future__ import annotations
@@ -29,10 +39,6 @@ HOOK_TYPES = {
 }
 
 FILE_TOOLS = frozenset({"Edit", "Write", "MultiEdit", "NotebookEdit"})
-# Hook events keyed by content when they carry the id (SPEC 4.3 / issue 2 item 5).
-TOOL_KEYED = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionDenied"})
-
-
 def required_str(payload: dict, field: str) -> str:
     value = payload.get(field)
     if not isinstance(value, str) or not value.strip():
@@ -42,17 +48,41 @@ def required_str(payload: dict, field: str) -> str:
     return value
 
 
-def content_key(payload: dict) -> str | None:
-    """The idempotency key a raw hook has by content, or None (then every copy counts)."""
-    session = payload.get("session_id")
-    hook = payload.get("hook_event_name")
-    tool_use_id = payload.get("tool_use_id")
+TURN_ENDS = frozenset({"Stop", "StopFailure", "SessionEnd"})
+
+
+def natural_key(payload: dict) -> str:
+    """The content key of hook events whose identity is not a tool_use_id or prompt_id
+    (those are `ingest.keys.content_key`'s): a turn's end by its prompt, a PostToolBatch by
+    its calls, a MessageDisplay by message and index. Empty for every other hook (then the
+    generic rules apply)."""
+    session, hook = payload.get("session_id"), payload.get("hook_event_name")
     prompt_id = payload.get("prompt_id")
-    if hook in TOOL_KEYED and isinstance(tool_use_id, str) and tool_use_id:
-        return f"cc|{session}|{hook}|{tool_use_id}"
-    if hook == "UserPromptSubmit" and isinstance(prompt_id, str) and prompt_id:
-        return f"cc|{session}|{hook}|{prompt_id}"
-    return None
+    if hook in TURN_ENDS and isinstance(prompt_id, str) and prompt_id:
+        # Every hook after the first prompt carries its prompt_id (seen in 2.1.332): a turn
+        # ends once per prompt (a Stop continued by a blocking Stop hook says so), and so
+        # does an invocation. One case collapses: `--resume` closed again before any new
+        # prompt ends with the previous end's prompt_id and reason, so it reads as a copy;
+        # the session then stays open until the clock closes it.
+        active = payload.get("stop_hook_active") is True
+        return f"ce|{session}|{hook}|{prompt_id}|{active}|{payload.get('reason') or ''}"
+    if hook == "PostToolBatch":
+        batch = _batch_ids(payload.get("tool_calls"))
+        return f"ce|{session}|{hook}|{','.join(batch)}" if batch else ""
+    message_id, index = payload.get("message_id"), payload.get("index")
+    if hook == "MessageDisplay" and isinstance(message_id, str) and message_id and (
+        isinstance(index, int) and not isinstance(index, bool)
+    ):
+        return f"ce|{session}|{hook}|{message_id}|{index}"
+    return ""
+
+
+def _batch_ids(tool_calls: Any) -> list[str]:
+    """The tool_use_ids of a PostToolBatch (one batch per set of parallel calls)."""
+    if not isinstance(tool_calls, list):
+        return []
+    ids = [c.get("tool_use_id") for c in tool_calls if isinstance(c, dict)]
+    return sorted(i for i in ids if isinstance(i, str) and i)
 
 
 def file_path_of(tool_name: str, tool_input: Any) -> str:
@@ -91,7 +121,8 @@ def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         response_text = fields.opt_str(payload, "last_assistant_message", 100_000)
     prompt = fields.opt_str(payload, "prompt", 1_000_000) if event_type == EventType.USER_PROMPT else ""
     return CanonicalEvent(
-        key=key or content_key(payload) or "",
+        key=key or "",
+        natural_key=natural_key(payload),
         type=event_type,
         hook_event_name=hook,
         session_external_id=session_id,

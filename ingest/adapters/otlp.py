@@ -223,6 +223,9 @@ def _api_request(event: CanonicalEvent, attrs: dict) -> None:
     event.output_tokens = _tokens(attrs, "output_tokens")
     event.cache_read_tokens = _tokens(attrs, "cache_read_tokens")
     event.cache_write_tokens = _tokens(attrs, "cache_creation_tokens", "cache_write_tokens")
+    # Of the cache writes, the 1-hour ones (priced 2x input, not 1.25x); 2.1.332 sends both.
+    event.cache_write_1h_tokens = min(_tokens(attrs, "cache_creation_1h_tokens"),
+                                      event.cache_write_tokens)
     event.cost_usd = _cost(attrs, "cost_usd")
     event.duration_ms = _int(attrs, "duration_ms")
     if event.request_id:
@@ -261,6 +264,7 @@ def _user_prompt(event: CanonicalEvent, attrs: dict) -> None:
         event.prompt = prompt[:1_000_000]
     else:
         event.payload.pop("prompt", None)
+        event.payload.pop("prompt_text", None)  # 2.1.332 repeats the (redacted) prompt here
     if event.prompt_id:
         event.key = f"otel|{event.session_external_id}|user_prompt|{event.prompt_id}"
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run_and_wait
+
 from .fakeserver import FakeVoight
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,12 +60,10 @@ def repo(tmp_path):
 
 
 def run_hook(payload, env: dict, timeout: float = 20) -> subprocess.CompletedProcess:
-    """`<python> -S voight/client/__main__.py hook`, exactly as install-hooks writes it."""
+    """`<python> -S voight/client/__main__.py hook`, exactly as install-hooks writes it, and
+    the child it may leave to read the server's answer (see `run_and_wait`)."""
     data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return subprocess.run(
-        [sys.executable, "-S", str(MAIN), "hook"],
-        input=data, env=env, capture_output=True, timeout=timeout,
-    )
+    return run_and_wait([sys.executable, "-S", str(MAIN), "hook"], data, env, timeout)
 
 
 class Claude:

@@ -3,10 +3,17 @@ privacy levels and the pause path."""
 
 import calendar
 import json
+import os
 import re
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import pytest
+
+from tests.processes import run_and_wait
 
 from .conftest import MAIN, ROOT, SHA, TRACE_RE, Claude, run_hook
 
@@ -119,7 +126,6 @@ def test_git_context_is_omitted_outside_a_repository(server, env, tmp_path):
 
 
 def test_runs_as_module_and_console_script(server, claude):
-    import subprocess
 
     payload = json.dumps(claude.base("SessionStart", source="startup")).encode()
     env = {**claude.env, "PYTHONPATH": str(ROOT)}
@@ -127,7 +133,7 @@ def test_runs_as_module_and_console_script(server, claude):
                  [str(Path(sys.executable).parent / "voight"), "hook"]):
         if not Path(argv[0]).exists():
             continue
-        result = subprocess.run(argv, input=payload, env=env, capture_output=True, timeout=20)
+        result = run_and_wait(argv, payload, env)
         assert result.returncode == 0, result.stderr
     assert len(server.hook_events()) >= 1
 
@@ -334,3 +340,48 @@ def test_pre_tool_use_proceeds_when_not_paused_or_server_down(server, claude):
     server.stop()
     down = claude.send("PreToolUse", tool_name="Bash", tool_input={}, tool_use_id="t2")
     assert ok.returncode == 0 and down.returncode == 0
+
+
+# -- Only PreToolUse waits for the answer --------------------------------------------------------
+
+def test_a_hook_that_needs_no_answer_exits_once_sent_and_its_child_settles_it(server, claude):
+    server.hold = threading.Event()  # the server has the request but does not answer yet
+    server.mode = "error"
+    payload = json.dumps(claude.base("Stop", stop_hook_active=False)).encode()
+    read_end, write_end = os.pipe()
+    # Returns only once the hook's stdout and stderr are closed, as Claude Code waits: the
+    # child that waits for the answer must not hold them.
+    result = subprocess.run([sys.executable, "-S", str(MAIN), "hook"], input=payload,
+                            env=claude.env, capture_output=True, timeout=20, pass_fds=(write_end,))
+    os.close(write_end)
+    assert result.returncode == 0
+    assert server.requests == []  # not answered yet
+    assert spooled(claude.env) == []
+    server.hold.set()
+    os.read(read_end, 1)  # the child exits after the server's 500...
+    os.close(read_end)
+    assert [r.status for r in server.requests] == [500]
+    assert len(spooled(claude.env)) == 1  # ...having spooled the events for the next call
+
+
+def test_pre_tool_use_waits_for_the_answer(server, claude):
+    server.hold = threading.Event()
+    server.paused_reason = "budget exceeded"
+    claude.env["VOIGHT_TIMEOUT"] = "10"
+    payload = json.dumps(claude.base("PreToolUse", tool_name="Bash", tool_input={},
+                                     tool_use_id="t1")).encode()
+    hook = subprocess.Popen([sys.executable, "-S", str(MAIN), "hook"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=claude.env)
+    hook.stdin.write(payload)
+    hook.stdin.close()
+    with pytest.raises(subprocess.TimeoutExpired):
+        hook.wait(0.5)  # still waiting for the server
+    server.hold.set()
+    assert hook.wait(20) == 2  # the answer said paused: the tool call is blocked
+    assert b"budget exceeded" in hook.stderr.read()
+    hook.stdout.close()
+    hook.stderr.close()
+
+
+def spooled(env) -> list[Path]:
+    return sorted((Path(env["TMPDIR"]) / "voight-spool").glob("*.json"))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.processes import run_and_wait
 from voight.client import install
 
 from .conftest import MAIN, ROOT
@@ -82,8 +83,7 @@ def test_installed_command_actually_runs_the_hook(tmp_path, env, server):
     [handler] = ours(json.loads(path.read_text()), "UserPromptSubmit")
     payload = {"session_id": "s1", "hook_event_name": "UserPromptSubmit", "prompt": "hi",
                "cwd": str(tmp_path), "transcript_path": str(tmp_path / "t.jsonl")}
-    result = subprocess.run(handler["command"], shell=True, input=json.dumps(payload),
-                            env=env, capture_output=True, text=True, timeout=20)
+    result = run_and_wait(handler["command"], json.dumps(payload).encode(), env, shell=True)
     assert result.returncode == 0, result.stderr
     assert [e["payload"]["prompt"] for e in server.hook_events()] == ["hi"]
 

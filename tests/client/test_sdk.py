@@ -186,3 +186,19 @@ def test_importing_the_sdk_does_not_touch_voight_package_init():
         capture_output=True, text=True, cwd=ROOT, timeout=20,
     )
     assert result.stdout.strip() == "['voight']"
+
+
+def test_a_batch_refused_as_too_large_is_sent_in_halves_and_never_retried(server):
+    # The fake server answers 413 before reading and closes: the SDK must see the answer,
+    # deliver what fits, and drop (not retry) the one event that can never fit.
+    server.max_body = 1_000_000
+    voight.configure(url=server.url)
+    for n in range(8):
+        voight.log("step", metadata={"sessionId": "run-big"}, n=n, blob="x" * 300_000)
+    voight.log("huge", metadata={"sessionId": "run-big"}, blob="x" * 2_000_000)
+    assert voight.flush(timeout=5) is True
+    assert sorted(e["payload"]["n"] for e in server.events()) == list(range(8))
+    assert len({e["id"] for e in server.events()}) == 8
+    refused = [r for r in server.requests if r.status == 413]
+    assert voight.flush(timeout=5) is True
+    assert [r for r in server.requests if r.status == 413] == refused  # the huge one is gone

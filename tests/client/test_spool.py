@@ -140,16 +140,65 @@ def test_concurrent_hooks_deliver_the_backlog_once(server, claude, env):
         claude.send("PreToolUse", tool_name="Read", tool_input={"n": i}, tool_use_id=f"t{i}")
     server.start()
     payload = json.dumps(claude.base("Notification", notification_type="idle_prompt")).encode()
+    read_end, write_end = os.pipe()  # held by each hook and its detached child until they exit
     procs = [
         subprocess.Popen([sys.executable, "-S", str(MAIN), "hook"], stdin=subprocess.PIPE,
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         pass_fds=(write_end,))
         for _ in range(4)
     ]
+    os.close(write_end)
     for p in procs:
         p.communicate(payload, timeout=20)
+    os.read(read_end, 1)
+    os.close(read_end)
     # Any still-spooled batch goes out with the next call.
     run_hook(claude.base("Notification", notification_type="idle_prompt"), env)
     ids = [e["id"] for e in server.hook_events()]
     tools = [e for e in server.hook_events() if e["payload"]["hook_event_name"] == "PreToolUse"]
     assert len(tools) == 5 and len(ids) == len(set(ids)) == 10
     assert [e["payload"]["tool_input"]["n"] for e in tools] == [0, 1, 2, 3, 4]
+
+
+def big_multi_edit(total_chars: int) -> dict:
+    """A MultiEdit whose inputs add up to `total_chars`: each string stays under the standard
+    privacy level's 50,000-character cut, so the event keeps its size."""
+    edits = [{"old_string": "a", "new_string": "x" * 40_000} for _ in range(total_chars // 40_000)]
+    return {"file_path": "/project/generated.py", "edits": edits}
+
+
+def test_an_oversized_batch_is_final_even_when_the_server_answers_before_reading_it(
+    server, claude, env
+):
+    # The server answers 413 from the headers and closes with the body unread: the client
+    # sees its send fail, reads the answer anyway, and neither spools nor retries the batch.
+    server.max_body = 1_000_000
+    result = claude.send("PreToolUse", tool_name="MultiEdit", tool_input=big_multi_edit(8_000_000),
+                         tool_use_id="toolu_big")
+    assert result.returncode == 0
+    assert b"413" in result.stderr
+    assert spooled(env) == []
+    assert [r.status for r in server.requests] == [413]
+
+    claude.prompt("next")
+    assert [e["payload"]["hook_event_name"] for e in server.hook_events()] == ["UserPromptSubmit"]
+    assert [r.status for r in server.requests] == [413, 207]  # nothing replayed
+
+
+def test_a_spooled_batch_answered_413_is_set_aside(server, claude, env):
+    directory = Path(env["TMPDIR"]) / "voight-spool"
+    spool.save([{"id": "big", "type": "log", "payload": {"text": "x" * 3_000_000}}], str(directory))
+    server.max_body = 1_000_000
+    claude.stop()
+    assert spooled(env) == []
+    assert len(list(directory.glob("*.rejected"))) == 1
+    assert [e["payload"]["hook_event_name"] for e in server.hook_events()] == ["Stop"]
+
+
+@pytest.mark.parametrize(("status", "final"), [
+    (400, True), (404, True), (405, True), (411, True), (413, True), (414, True), (415, True),
+    (422, True), (431, True), (401, False), (403, False), (408, False), (429, False),
+    (500, False), (502, False), (503, False), (207, False),
+])
+def test_which_answers_are_final(status, final):
+    assert spool.final(status) is final

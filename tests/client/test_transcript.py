@@ -60,7 +60,7 @@ def test_stop_sends_one_usage_event_per_request_with_max_output(server, claude):
     usage = usage_by_request(server)
     assert set(usage) == {"req_1", "req_2", "msg_3"}
     assert usage["req_1"] == {
-        "id": "usage-req_1-250", "type": "usage", "timestamp": "2026-08-22T10:40:00.000Z",
+        "id": "usage-req_1-250", "type": "usage", "source": "hook", "timestamp": "2026-08-22T10:40:00.000Z",
         "session_id": claude.session_id, "agent_id": "dev-agent", "trace_id": trace,
         "model": "claude-sonnet-4-6", "request_id": "req_1", "input_tokens": 3,
         "output_tokens": 250, "cache_read_tokens": 11040, "cache_write_tokens": 3526,
@@ -80,10 +80,11 @@ def test_stop_sends_one_usage_event_per_request_with_max_output(server, claude):
                 for line in claude.transcript.read_text().splitlines()
                 if line.startswith("{") and '"assistant"' in line)
     assert naive == 442 != 360
-    # The usage rides in the same POST as the Stop event.
-    stop_batch = server.ingest_batches()[-1]
-    assert stop_batch[0]["payload"]["hook_event_name"] == "Stop"
-    assert len(stop_batch) == 4
+    # The usage follows the Stop in a POST of its own, sent once the Stop is answered by the
+    # process that waits for the answer: reading a transcript never holds Claude Code.
+    stop_batch, usage_batch = server.ingest_batches()[-2:]
+    assert [e["payload"]["hook_event_name"] for e in stop_batch] == ["Stop"]
+    assert [e["type"] for e in usage_batch] == ["usage"] * 3
 
 
 def test_incremental_reads_send_only_new_or_grown_groups(server, claude, env):
@@ -202,3 +203,33 @@ def test_read_new_lines_keeps_partial_lines_for_later(tmp_path):
     assert lines == [b'{"b": 2}'] and offset == path.stat().st_size
     path.write_bytes(b"{}\n")  # rewritten shorter: start again
     assert transcript.read_new_lines(str(path), offset) == ([b"{}"], 3)
+
+
+def test_usage_is_spooled_with_its_stop_when_the_server_is_down(server, claude, env):
+    claude.prompt("go")
+    turn_one(claude)
+    server.stop()
+    claude.stop()
+    [spooled] = list((Path(env["TMPDIR"]) / "voight-spool").glob("*.json"))
+    batch = json.loads(spooled.read_text())
+    assert [e.get("type") or e["payload"]["hook_event_name"] for e in batch] == [
+        "Stop", "usage", "usage", "usage",
+    ]
+    server.start()
+    claude.prompt("next")
+    assert len(server.usage_events()) == 3
+
+
+def test_usage_the_server_fails_is_spooled_by_the_detached_child(server, claude, env):
+    claude.prompt("go")
+    turn_one(claude)
+    server.mode = "error"  # the Stop and then its usage get a 500, after the hook has exited
+    claude.stop()
+    spooled = sorted((Path(env["TMPDIR"]) / "voight-spool").glob("*.json"))
+    assert [len(json.loads(p.read_text())) for p in spooled] == [1, 3]
+    server.mode = "ok"
+    claude.prompt("next")
+    assert len(server.usage_events()) == 3
+    assert [e["payload"]["hook_event_name"] for e in server.hook_events()] == [
+        "UserPromptSubmit", "Stop", "UserPromptSubmit",
+    ]

@@ -55,8 +55,9 @@ def test_raw_http_hook_streams_are_exact_without_client_ids(api, order):
         expected = expected_rollups(simulated)
         if not in_order:
             # Raw hooks carry no time: the server stamps receive time, so only counts that
-            # do not depend on time can match a reordered delivery.
-            for key in ("started_at", "last_event_at", "system_prompts"):
+            # do not depend on time can match a reordered delivery. Whether the session is
+            # ended is such a fact: activity stamped after its SessionEnd reopens it.
+            for key in ("started_at", "last_event_at", "system_prompts", "ended", "end_reason"):
                 got.pop(key), expected.pop(key)
         assert got == expected
 

@@ -176,7 +176,9 @@ def test_the_call_that_trips_a_pause_rule_is_denied_with_earlier_hooks_folded_fi
     assert [a.content for a in answers[:2]] == [b"", b""]
     assert answers[2].json()["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert StagedHook.objects.count() == 0
-    assert Session.objects.get().event_count == 4
+    # The start, three calls and the denial of the third, which did not run.
+    assert Session.objects.get().event_count == 5
+    assert Session.objects.get().tool_call_count == 2
 
 
 @pytest.mark.django_db

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import sys
 import urllib.request
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 
 from ingest.simulator import simulate_session
+from tests.processes import run_and_wait
 from tests.reliability.services import (
     ROOT,
     PostgresCluster,
@@ -64,10 +64,10 @@ def hook(web, key, payload, tmp_path):
         "VOIGHT_AGENT": "faulty", "VOIGHT_SPOOL_DIR": str(tmp_path / "spool"),
         "TMPDIR": str(tmp_path), "VOIGHT_TIMEOUT": "2",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "voight.client", "hook"], input=json.dumps(payload), text=True,
-        cwd=ROOT, env=env, capture_output=True, timeout=30,
-    )
+    # Hooks other than PreToolUse leave a detached child to read the answer and spool on
+    # failure (voight/client/hook.py): wait for it as for the hook.
+    return run_and_wait([sys.executable, "-m", "voight.client", "hook"],
+                        json.dumps(payload).encode(), env, timeout=30, cwd=ROOT)
 
 
 def test_postgres_down_means_503_spool_and_exactly_once_after_recovery(stack, tmp_path):

@@ -121,14 +121,35 @@ def test_a_heartbeat_reopens_a_heartbeat_stale_sdk_session(api):
     assert (answer["status"], answer["ended_at"]) == (S.ACTIVE, None)
 
 
-def test_an_event_after_an_explicit_end_only_updates_the_rollups(clock, ingest):
+def test_an_event_after_an_explicit_end_reopens_the_session(clock, ingest):
     ingest({"id": "1", "type": "session_start", "session_id": "s", "timestamp": at(-3 * MIN)},
            {"id": "2", "type": "session_end", "session_id": "s", "timestamp": at(-2 * MIN)})
     assert Session.objects.get().status == S.DONE
     ingest({"id": "3", "type": "log", "session_id": "s", "timestamp": at(timedelta(0))})
     session = Session.objects.get()
-    assert (session.status, session.end_reason, session.event_count) == (
-        S.DONE, "session_end", 3
+    assert (session.status, session.ended_at, session.end_reason, session.event_count) == (
+        S.ACTIVE, None, "", 3
+    )
+    assert [(m["kind"], m["detail"]) for m in session.lifecycle] == [
+        ("start", "startup"), ("end", "session_end")
+    ]
+
+
+def test_an_end_that_arrives_after_later_activity_leaves_the_session_open(clock, ingest):
+    ingest({"id": "3", "type": "log", "session_id": "s", "timestamp": at(-MIN)})
+    ingest({"id": "2", "type": "session_end", "session_id": "s", "timestamp": at(-2 * MIN)})
+    session = Session.objects.get()
+    assert (session.status, session.ended_at) == (S.ACTIVE, None)
+    assert [m["kind"] for m in session.lifecycle] == ["end"]
+
+
+def test_usage_reported_after_the_end_does_not_reopen_it(clock, ingest):
+    ingest({"id": "2", "type": "session_end", "session_id": "s", "timestamp": at(-2 * MIN)})
+    ingest({"id": "u", "type": "usage", "source": "hook", "session_id": "s", "request_id": "r1",
+            "model": "claude-sonnet-4-6", "input_tokens": 5, "timestamp": at(-MIN)})
+    session = Session.objects.get()
+    assert (session.status, session.end_reason, session.input_tokens) == (
+        S.DONE, "session_end", 5
     )
 
 

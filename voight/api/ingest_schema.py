@@ -61,7 +61,16 @@ CANONICAL_EVENT = {
     ),
     "properties": {
         "id": {**ID, "description": "Idempotency key; a UUID is recommended."},
-        "source": {"type": "string", "enum": ["claude_code", "cursor"]},
+        "source": {"type": "string", "enum": ["claude_code", "cursor", "hook", "sdk"],
+                   "description": (
+                       "`claude_code` / `cursor`: `payload` is that tool's hook JSON. `hook` / "
+                       "`sdk` (direct events): the channel that reported it, e.g. the hook "
+                       "client's transcript usage (default `sdk`)."
+                   )},
+        "blocking": {"type": "boolean", "description": (
+            "The agent waits for this answer (a live PreToolUse): when its agent is paused, "
+            "the call is recorded as denied. Never set on a replay."
+        )},
         "type": {"type": "string", "description": "One of " + ", ".join(EVENT_TYPES)},
         "timestamp": TIMESTAMP,
         "agent_id": {**ID, "description": "Agent slug; unknown slugs create the agent."},
@@ -121,7 +130,10 @@ CLAUDE_CODE_HOOK = {
     "type": "object",
     "additionalProperties": True,
     "required": ["session_id", "hook_event_name"],
-    "description": "A Claude Code hook's stdin JSON (or an `http` hook body), unchanged.",
+    "description": (
+        "A Claude Code hook's stdin JSON (or an `http` hook body), unchanged; or the `voight` "
+        "hook client's canonical event wrapping one (`source: claude_code`, `payload`)."
+    ),
     "properties": {
         "session_id": {"type": "string", "maxLength": 200},
         "transcript_path": {"type": "string"},

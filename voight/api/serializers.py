@@ -201,11 +201,15 @@ class SessionDetailSerializer(SessionSerializer):
         source="child_list", many=True, read_only=True, help_text="Child sessions, newest first."
     )
     signals = SignalSerializer(source="signal_list", many=True, read_only=True)
+    lifecycle = serializers.JSONField(read_only=True, help_text=(
+        "Agent-reported starts and ends, oldest first: {at, kind: start|end, detail: the "
+        "SessionStart source or SessionEnd reason}. A resumed session keeps its earlier ends."
+    ))
 
     class Meta(SessionSerializer.Meta):
         fields = [
             *SessionSerializer.Meta.fields, "kpis", "cost_by_model", "traces", "children",
-            "signals",
+            "signals", "lifecycle",
         ]
         read_only_fields = fields
 

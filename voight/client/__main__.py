@@ -14,6 +14,11 @@ if not __package__:
     # our module names cannot shadow anything.
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+if sys.argv[1:2] == ["hook"]:  # the per-event path: skip the dispatcher's module
+    from voight.client import hook
+
+    hook.exit_process(hook.main())
+
 from voight.client.cli import main
 
 sys.exit(main())

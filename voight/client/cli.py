@@ -12,7 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["hook"]:
         from voight.client import hook
 
-        return hook.main()
+        hook.exit_process(hook.main())
     return _run(argv)
 
 

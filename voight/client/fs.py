@@ -8,11 +8,6 @@ import os
 
 from voight.client import jsonlite
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks, races only cost a re-send
-    fcntl = None
-
 
 def read_json(path: str, default=None):
     try:
@@ -61,7 +56,9 @@ class Lock:
         self.fd = None
 
     def __enter__(self) -> bool:
-        if fcntl is None:
+        try:  # imported here: most hook calls take no lock
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks, races only cost a re-send
             return True
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)

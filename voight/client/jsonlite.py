@@ -39,7 +39,8 @@ _WS = " \t\n\r"
 
 def loads(data: bytes | str):
     if isinstance(data, (bytes, bytearray)):
-        data = data.decode("utf-8-sig")
+        # Not .decode("utf-8-sig"): that codec is one more module to import on every call.
+        data = (data[3:] if data[:3] == b"\xef\xbb\xbf" else data).decode("utf-8")
     if _scan is None:  # pragma: no cover
         import json
 

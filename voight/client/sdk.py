@@ -14,7 +14,9 @@ Configured by arguments or VOIGHT_URL / VOIGHT_KEY / VOIGHT_AGENT (and VOIGHT_HE
 
 Reporting must not slow the bot or crash it: events are buffered and sent by a background
 thread in batches (100 events or every 2 s), with retries and backoff; a batch that cannot be
-delivered goes back to the buffer for the next round; everything left is flushed at exit.
+delivered goes back to the buffer for the next round; everything left is flushed at exit. A
+4xx other than 408/429 is final: a batch refused as too large (413) is sent again in halves,
+and what the server still refuses is dropped with a warning, never retried.
 Server trouble is logged on the `voight` logger, never raised. Only misuse raises
 (ValueError for bad metrics or an event without a session).
 """
@@ -114,17 +116,29 @@ class _Batcher:
                     del self._buf[:MAX_BATCH]
                 if not batch:
                     return True
-                answer = self.client.call_retrying("POST", "/v1/ingest", batch, delays, timeout)
-                if answer is None:
+                unsent = self._send(batch, delays, timeout)
+                if unsent:
                     with self._cond:
-                        self._buf[:0] = batch
+                        self._buf[:0] = unsent
                         self._oldest = time.monotonic()  # wait a full interval before retrying
                     logger.warning("voight: %s could not take %d events; will retry",
-                                   self.client.url, len(batch))
+                                   self.client.url, len(unsent))
                     return False
-                if not answer.ok:  # a client error: resending the same batch cannot help
-                    logger.warning("voight: server refused %d events (%s): %s", len(batch),
-                                   answer.status, answer.body[:300].decode(errors="replace"))
+
+    def _send(self, batch: list[dict], delays, timeout: float) -> list[dict]:
+        """Deliver `batch`; returns the events left to send (the server was unreachable)."""
+        answer = self.client.call_retrying("POST", "/v1/ingest", batch, delays, timeout)
+        if answer is None:
+            return batch
+        if answer.status == 413 and len(batch) > 1:
+            # Too large as a whole (large payloads); its halves may not be.
+            half = len(batch) // 2
+            left = self._send(batch[:half], delays, timeout)
+            return left + batch[half:] if left else self._send(batch[half:], delays, timeout)
+        if not answer.ok:  # a client error: resending the same events cannot help
+            logger.warning("voight: server refused %d events (%s): %s", len(batch),
+                           answer.status, answer.body[:300].decode(errors="replace"))
+        return []
 
     def stop(self, timeout: float = TIMEOUT) -> bool:
         """Stop the background thread and flush what is left."""

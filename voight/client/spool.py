@@ -15,9 +15,16 @@ from voight.client import config, fs, transport
 MAX_FILES = 5000  # a long outage must not fill the disk; beyond this the oldest go
 SUFFIX = ".json"
 REJECTED = ".rejected"
-# Answers that will never succeed on replay: keep the file aside for inspection instead of
-# retrying it forever ahead of everything else. 401/403 stay queued: fixing the key delivers them.
-PERMANENT = frozenset({400, 404, 405, 409, 410, 413, 415, 422})
+# 4xx answers worth sending again: a timeout, a rate limit, and a bad or revoked key (fixing the
+# key delivers them). Every other 4xx -- 400, 413, 415, ... -- would be refused again: such a
+# batch is final, never spooled, and a spooled one is set aside for inspection instead of
+# being retried forever ahead of everything else.
+RETRYABLE_4XX = frozenset({401, 403, 408, 429})
+
+
+def final(status: int) -> bool:
+    """Whether sending the same batch again can never succeed."""
+    return 400 <= status < 500 and status not in RETRYABLE_4XX
 
 
 def save(events: list, directory: str | None = None) -> str:
@@ -84,7 +91,7 @@ def drain(url: str, key: str, deadline: float, directory: str | None = None) -> 
                 return "down"
             if answer.ok:
                 fs.remove(path)
-            elif answer.status in PERMANENT:
+            elif final(answer.status):
                 os.replace(path, path[: -len(SUFFIX)] + REJECTED)
             else:
                 return "down"

@@ -19,7 +19,6 @@ import os
 
 from voight.client import config, fs, jsonlite
 
-TRIGGERS = frozenset({"Stop", "StopFailure", "SubagentStop", "SessionEnd"})
 MAX_READ = 32 * 1024 * 1024  # per file per call; the rest is read by the next call
 FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 
@@ -148,6 +147,7 @@ def _event(g: dict, session_id: str, trace_id: str | None, agent_id: str | None,
     event = {
         "id": f"usage-{g['request_id']}-{g['output_tokens']}",
         "type": "usage",
+        "source": "hook",
         "timestamp": g["timestamp"],
         "session_id": session_id,
         "model": g["model"],

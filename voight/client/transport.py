@@ -62,6 +62,34 @@ def request(
     timeout: float = 1.5,
 ) -> Response:
     """Send one request to `url` (full URL) and read the answer within `timeout` seconds."""
+    return send(method, url, body, headers, timeout).answer()
+
+
+class Exchange:
+    """A request on the wire whose answer has not been read yet."""
+
+    def __init__(self, sock: "_DeadlineSocket", deadline: float, label: str):
+        self.sock = sock
+        self.deadline = deadline
+        self.label = label
+
+    def answer(self) -> Response:
+        try:
+            return _read_response(self.sock, self.deadline)
+        except OSError as exc:
+            raise TransportError(f"{self.label}: {exc or type(exc).__name__}") from exc
+        finally:
+            self.sock.close()
+
+
+def send(
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 1.5,
+) -> Exchange:
+    """Connect and send one request; `Exchange.answer()` reads the answer by the same deadline."""
     deadline = time.monotonic() + timeout
     scheme, host, port, path = split_url(url)
     lines = [
@@ -80,11 +108,14 @@ def request(
     sock = _connect(scheme, host, port, deadline)
     try:
         sock.sendall(head + body if body else head)
-        return _read_response(sock, deadline)
+    except ConnectionError:
+        # A server (or proxy) that refuses a body from its headers alone -- a 413 -- may
+        # answer and close before reading it; its answer is often still readable.
+        pass
     except OSError as exc:
-        raise TransportError(f"{method} {url}: {exc or type(exc).__name__}") from exc
-    finally:
         sock.close()
+        raise TransportError(f"{method} {url}: {exc or type(exc).__name__}") from exc
+    return Exchange(sock, deadline, f"{method} {url}")
 
 
 def post_json(url: str, key: str, obj, timeout: float, method: str = "POST") -> Response:

@@ -22,7 +22,7 @@ TYPE_CLASS = {
     "pre_tool_use": "tool", "post_tool_use": "tool",
     "tool_failure": "failure", "stop_failure": "failure", "error": "failure",
     "api_error": "failure",
-    "permission_request": "attention", "notification": "attention",
+    "permission_request": "attention", "notification": "attention", "tool_denied": "attention",
     "subagent_start": "subagent", "subagent_stop": "subagent",
     "pre_compact": "muted", "post_compact": "muted", "log": "muted", "heartbeat": "muted",
     "stop": "stop",
@@ -125,6 +125,9 @@ def event_summary(e) -> tuple[str, str]:
     if kind == "tool_failure":
         error = fmt.first_line(_text(p.get("error")), 140)
         return f"{tool} failed" + (f": {error}" if error else ""), ""
+    if kind == "tool_denied":
+        reason = fmt.first_line(_text(p.get("reason")), 140)
+        return f"{tool} denied by Voight" + (f": {reason}" if reason else ""), ""
     if kind == "permission_request":
         return f"{tool} asks for permission" + (f": {detail}" if detail else ""), ""
     if kind == "notification":
@@ -180,7 +183,7 @@ def decorate_events(events: Iterable, traces_by_pk: dict | None = None) -> list:
     return out
 
 
-TOOL_TYPES = ("pre_tool_use", "post_tool_use", "tool_failure")
+TOOL_TYPES = ("pre_tool_use", "post_tool_use", "tool_failure", "tool_denied")
 
 
 def trace_items(events: list) -> list[dict]:
@@ -206,6 +209,9 @@ def trace_items(events: list) -> list[dict]:
             if e.type == "post_tool_use":
                 item["outcome"] = "failed" if e.outcome == "failed" else "ok"
                 item["duration"] = fmt.duration_ms(e.duration_ms)
+            elif e.type == "tool_denied" or item["outcome"] == "denied":
+                item["outcome"] = "denied"
+                item["error"] = fmt.first_line(_text(p.get("reason")), 200)
             elif e.type == "tool_failure":
                 item["outcome"] = "failed"
                 item["duration"] = fmt.duration_ms(e.duration_ms)

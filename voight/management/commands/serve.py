@@ -41,13 +41,17 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Voight is running at {url}"))
         self.stdout.write(f"login: {login}")
         self.stdout.flush()
+        import daphne.server
         from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
 
         from voight.asgi import application
+        from voight.embedded_http import CappedHTTPFactory
 
+        # daphne's Server builds its factory inside run(), from this module global: the
+        # capped one keeps request bodies bounded (voight/embedded_http.py).
+        daphne.server.HTTPFactory = CappedHTTPFactory
         try:
-            Server(
+            daphne.server.Server(
                 application=application,
                 endpoints=build_endpoint_description_strings(host=host, port=port),
                 verbosity=0,
