@@ -163,7 +163,11 @@ def _from_protobuf(raw: bytes, signal: Signal) -> dict[str, Any]:
         raise BodyError(
             400, f"body is not a valid OTLP protobuf {signal.request.__name__}: {exc}"
         ) from None
-    data = json_format.MessageToDict(message, use_integers_for_enums=True)
+    # The proto field names (snake_case, which `field` reads as well): upb derives the
+    # camelCase names with the C library's toupper, which in a Turkish locale leaves 'i'
+    # alone ("trace_id" → "traceid"), and every id and int value of the export was lost.
+    data = json_format.MessageToDict(message, use_integers_for_enums=True,
+                                     preserving_proto_field_name=True)
     return clean_json(data, settings.VOIGHT_MAX_JSON_DEPTH)
 
 

@@ -42,6 +42,8 @@ def voight(transactional_db):
         "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
                         f"{db['NAME']}",
         "SECRET_KEY": "e2e-claude-code",
+        # Production settings inside this test process's Redis namespace (tests/conftest.py).
+        "DJANGO_SETTINGS_MODULE": "tests.shared_redis_settings",
         "CONN_MAX_AGE": "0",
     })
     server.start()
