@@ -214,10 +214,10 @@ def bench_team(slug: str, *, scopes=("ingest",), user=None):
 def staged_drained(team_pk: int, timeout: float = 300.0) -> float:
     """Wait until the team has no staged hook left to fold (hooks are answered when staged,
     ingest/staging.py); returns the seconds waited."""
-    from ingest.models import StagedHook
+    from ingest.models import StagedEvent
 
     began = time.monotonic()
-    pending = StagedHook.objects.filter(team_id=team_pk, failed_at__isnull=True)
+    pending = StagedEvent.objects.filter(team_id=team_pk, failed_at__isnull=True)
     while pending.exists():
         if time.monotonic() - began > timeout:
             raise RuntimeError(f"staged hooks not folded after {timeout:.0f} s")

@@ -1,4 +1,4 @@
-"""Hook deliveries accepted but not yet folded into events, sessions and traces."""
+"""Deliveries accepted but not yet folded into events, sessions and traces."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from sessions.models import Agent
 from voight.models import Team
 
 
-class StagedHook(models.Model):
-    """One raw hook JSON, validated and answered, waiting for its fold (`ingest.staging`).
+class StagedEvent(models.Model):
+    """One accepted delivery, validated and answered, waiting for its fold (`ingest.staging`).
 
     The request stores what the pipeline needs to do exactly what it would have done in the
-    request: the team and key agent it authenticated as, the `?agent=` hint, the adapter,
-    the idempotency key and the time it arrived (hook payloads carry no timestamp).
+    request: the team and key agent it authenticated as, the `?agent=` hint, the form of the
+    body (`adapter`), the idempotency key and the time it arrived (hook payloads carry no
+    timestamp). `shard` names the fold that may take it: every delivery of one session has
+    the same shard, so folds of different shards never touch the same session.
     """
 
     class Adapter(models.TextChoices):
@@ -23,6 +25,10 @@ class StagedHook(models.Model):
         # The `voight` hook client's canonical event wrapping a Claude Code hook (its own id,
         # time, trace id, privacy level and git context): what it posts for a PreToolUse.
         CLAUDE_CODE_CLIENT = "claude-code-client"
+        # A canonical event adapted in the request, serialised (`staging.event_dumps`): an
+        # item of a `/v1/ingest` batch, or an OTLP log record or span.
+        EVENT = "event"
+        OTEL_EVENT = "otel-event"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     key_agent = models.ForeignKey(
@@ -31,12 +37,20 @@ class StagedHook(models.Model):
     agent_hint = models.CharField(max_length=128, blank=True)
     adapter = models.CharField(max_length=20, choices=Adapter.choices)
     idempotency_key = models.CharField(max_length=200, blank=True)
-    body = models.TextField(help_text="the cleaned hook JSON")
+    shard = models.PositiveSmallIntegerField(default=0)
+    body = models.TextField(help_text="the cleaned delivery JSON")
     received_at = models.DateTimeField(default=timezone.now)
     # A row the pipeline raised on, alone, is set aside with the error instead of blocking
     # every fold after it; it stays for an operator to read.
     failed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 
+    class Meta:
+        indexes = [
+            # What a fold claims: a shard's waiting rows, oldest first.
+            models.Index(fields=["shard", "id"], name="staged_waiting_shard",
+                         condition=models.Q(failed_at__isnull=True)),
+        ]
+
     def __str__(self) -> str:
-        return f"{self.adapter} hook #{self.pk}"
+        return f"{self.adapter} delivery #{self.pk}"

@@ -404,5 +404,5 @@ def _varint(number: int) -> bytes:
 
 def _rpc_code(status: int) -> int:
     # google.rpc.Code: INVALID_ARGUMENT 3, UNAUTHENTICATED 16, PERMISSION_DENIED 7,
-    # RESOURCE_EXHAUSTED 8, UNIMPLEMENTED 12.
-    return {400: 3, 401: 16, 403: 7, 411: 3, 413: 8, 415: 12}.get(status, 2)
+    # RESOURCE_EXHAUSTED 8, UNIMPLEMENTED 12, UNAVAILABLE 14.
+    return {400: 3, 401: 16, 403: 7, 411: 3, 413: 8, 415: 12, 503: 14}.get(status, 2)

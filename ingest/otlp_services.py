@@ -76,11 +76,11 @@ def otlp_events_ingest(
                     outcome.reject(item_result.error)
                 elif item_result.status == "created":
                     created.append(produced[index])
-        _tool_calls_merge(ctx.team.pk, created)
+        tool_results_merge(ctx.team.pk, created)
     return outcome
 
 
-def _tool_calls_merge(team_id: int, events: list[CanonicalEvent]) -> None:
+def tool_results_merge(team_id: int, events: list[CanonicalEvent]) -> None:
     """Merge newly stored OTel `tool_result` logs into the ToolCall of their tool_use_id.
 
     They are not tool events (the hook's are; see ingest.adapters.otlp), so the pipeline

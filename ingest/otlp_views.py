@@ -9,14 +9,16 @@ body that is not OTLP at all gets 400/413/415 and nothing is stored.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ingest import otlp
+from ingest import folder, otlp, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import otlp as adapter
-from ingest.otlp_services import otlp_events_ingest, otlp_metrics_ingest
+from ingest.models import StagedEvent
+from ingest.otlp_services import ExportResult, otlp_events_ingest, otlp_metrics_ingest
 from ingest.parsing import BodyError
 from ingest.pipeline import IngestContext
 
@@ -26,6 +28,11 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
     if isinstance(key, JsonResponse):
         return key
     protobuf = otlp.wants_protobuf(request)
+    if settings.VOIGHT_FOLD == "thread" and staging.backlog_full():
+        # OTLP exporters retry a 503 after its Retry-After (OTLP/HTTP "retryable" codes).
+        response = otlp.error_response(BodyError(503, "ingest is behind: retry later"), protobuf)
+        response["Retry-After"] = str(settings.VOIGHT_BACKLOG_RETRY_AFTER)
+        return response
     try:
         items = list(otlp.items(otlp.read_body(request, signal), signal))
     except BodyError as exc:
@@ -38,18 +45,43 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
     return otlp.export_response(signal, protobuf, result.rejected, result.message(noun))
 
 
+def _events(adapt):
+    """Log records or spans: validated and staged for the fold (`ingest.staging`), or run
+    through the pipeline in the request (`VOIGHT_FOLD=request`)."""
+
+    def handle(ctx: IngestContext, items) -> ExportResult:
+        if settings.VOIGHT_FOLD != "thread":
+            return otlp_events_ingest(ctx, items, adapt)
+
+        def adapt_item(item):
+            event = adapt(item)
+            if ctx.agent_hint:
+                # `?agent=` names the agent for every record, whatever service sent it.
+                event.agent_slug = None
+            return event
+
+        accepted = staging.events_accept(items, ctx, adapt_item)
+        result = ExportResult()
+        for item in accepted.results:
+            if item.status == "error":
+                result.reject(item.error)
+        staging.events_stage(ctx, StagedEvent.Adapter.OTEL_EVENT, accepted.events)
+        folder.poke()
+        return result
+
+    return handle
+
+
 @csrf_exempt
 @require_POST
 def logs(request):
-    return _export(request, otlp.LOGS, "log records",
-                   lambda ctx, items: otlp_events_ingest(ctx, items, adapter.adapt_log))
+    return _export(request, otlp.LOGS, "log records", _events(adapter.adapt_log))
 
 
 @csrf_exempt
 @require_POST
 def traces(request):
-    return _export(request, otlp.TRACES, "spans",
-                   lambda ctx, items: otlp_events_ingest(ctx, items, adapter.adapt_span))
+    return _export(request, otlp.TRACES, "spans", _events(adapter.adapt_span))
 
 
 @csrf_exempt

@@ -79,7 +79,7 @@ class IngestContext:
     now: datetime = dataclasses.field(default_factory=timezone.now)
 
 
-def _item_id(item: Any) -> str | None:
+def item_id(item: Any) -> str | None:
     if isinstance(item, dict):
         value = item.get("id")
         if isinstance(value, str | int) and not isinstance(value, bool):
@@ -185,7 +185,7 @@ def events_ingest(
     results: list[ItemResult] = []
     valid: list[tuple[int, CanonicalEvent]] = []
     for index, item in enumerate(items):
-        results.append(ItemResult(_item_id(item), "created"))
+        results.append(ItemResult(item_id(item), "created"))
         try:
             valid.append((index, _prepare(adapter(item), ctx)))
         except InvalidEvent as exc:
@@ -219,6 +219,15 @@ def _with_pause_state(outcome: IngestResult, ctx: IngestContext, agents: list[Ag
         outcome.agent_paused = True
         outcome.paused_reason = paused[0].paused_reason or "agent paused"
     return outcome
+
+
+def agents_named(valid, ctx: IngestContext) -> dict[int, Agent | None]:
+    """The existing agent each event will be stored under ({index: agent, or None when the
+    agent does not exist yet}), decided as `_resolve_agents` decides it but without
+    writing: what a staged batch's request checks and answers with."""
+    _learn_session_agents(valid, ctx)
+    existing = {a.slug: a for a in _agents(ctx.team.pk, {_agent_slug(e, ctx) for _, e in valid})}
+    return {index: existing.get(_agent_slug(event, ctx)) for index, event in valid}
 
 
 def _resolve_agents(valid, ctx: IngestContext, results) -> dict[str, Agent]:

@@ -16,3 +16,12 @@ def error(status: int, message: str, **extra) -> JsonResponse:
 
 def body_error(exc: BodyError) -> JsonResponse:
     return error(exc.status, exc.message)
+
+
+def backlog_full() -> JsonResponse:
+    """Backpressure (`ingest.staging.backlog_full`): nothing was stored, send it again later."""
+    from django.conf import settings
+
+    return error(503, "ingest is behind: the backlog of staged events is over its bound; "
+                      "nothing was stored, retry after the Retry-After seconds",
+                 retry_after=settings.VOIGHT_BACKLOG_RETRY_AFTER)

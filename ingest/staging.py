@@ -1,19 +1,25 @@
-"""Hook requests answered at once, folded into events and rollups a moment later.
+"""Deliveries answered at once, folded into events and rollups a moment later.
 
 A hook request (one event) used to run the whole pipeline under its session's lock: about
-16 statements for one event, against one INSERT for the same JSON stored plainly. The
-request now authenticates, validates with the adapter (bad input still gets its 4xx), reads
-the agent's pause state, and appends the hook to `StagedHook` in one statement. A fold —
-`staged_fold`, run by the process's folder thread (`ingest.folder`), by beat, or in the
-request itself — claims staged rows and runs them through `events_ingest` as batches, which
-costs a fraction of a request per event. The fold deletes the rows it stored in the same
-transaction, so each hook is folded exactly once: a fold that dies rolls back and its rows
-wait for the next one.
+16 statements for one event, against one INSERT for the same JSON stored plainly; a batch
+ran it for every item before answering. Every source now stages: the request authenticates,
+validates with the adapter (bad input still gets its 4xx, a bad batch item its error), and
+appends what it accepted to `StagedEvent` — a hook in one INSERT, a batch or an OTLP export
+in one `COPY` — then answers. A fold (`staged_fold`, run by the process's folder thread
+(`ingest.folder`), by beat, or in the request itself) claims staged rows and runs them
+through `events_ingest` as batches, which costs a fraction of a request per event. The fold
+deletes the rows it stored in the same transaction, so each delivery is folded exactly once:
+a fold that dies rolls back and its rows wait for the next one.
+
+Folds are sharded by session (`shard_of`): a fold takes one shard's rows under that shard's
+advisory lock, so up to `VOIGHT_FOLD_SHARDS` folds run at once in the cluster and no two
+touch the same session.
 
 The pipeline does not depend on arrival order (stitching, dedupe and rollups are exact for
 any order), so folding the rows of several requests together gives what folding them one by
 one would. Two things read state the fold has not reached yet, and both are handled here:
-- A hook names no time: its time is when it arrived (`received_at`), not when it is folded.
+- A hook names no time: its time is when it arrived (`received_at`), not when it is folded;
+  a staged event that names none is given its arrival time in the request.
 - A hook that can be denied (Claude Code's PreToolUse, Cursor's before-hooks) is folded in
   its own request when the team has a rule that can pause an agent at ingest, so the call
   that trips the rule is the one denied, as before — with the team's earlier staged hooks
@@ -23,22 +29,38 @@ one would. Two things read state the fold has not reached yet, and both are hand
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
+import time
 import traceback
 from collections import defaultdict
 from datetime import datetime
+from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest import privacy
 from ingest.adapters import canonical, claude_code, cursor
-from ingest.models import StagedHook
-from ingest.pipeline import IngestContext, events_ingest, source_default_agent
-from ingest.schema import CanonicalEvent
+from ingest.models import StagedEvent
+from ingest.pipeline import (
+    IngestContext,
+    ItemResult,
+    agents_named,
+    events_ingest,
+    item_id,
+    source_default_agent,
+)
+from ingest.schema import CanonicalEvent, InvalidEvent
 from sessions.models import Agent, AlertRule, Session
 from voight.models import ApiKey, Team
+
+try:  # the faster encoder when it is installed (a dependency; json is the fallback)
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None
 
 logger = logging.getLogger(__name__)
 
@@ -46,26 +68,72 @@ logger = logging.getLogger(__name__)
 # handles at its batch rate, small enough that session locks are held briefly.
 FOLD_LIMIT = 500
 
+A = StagedEvent.Adapter
+
+
+# --- the staged forms ---------------------------------------------------------------------
+
+_EVENT_FIELDS = [f.name for f in dataclasses.fields(CanonicalEvent)]
+
+
+def _json_dumps(data: dict) -> str:
+    if orjson is not None:
+        try:
+            return orjson.dumps(data).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+            pass
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_dumps(event: CanonicalEvent) -> str:
+    """A canonical event as staged JSON (`event_loads` reads it back, equal)."""
+    data = {name: getattr(event, name) for name in _EVENT_FIELDS}
+    data["ts"] = event.ts.isoformat() if event.ts else None
+    data["cost_usd"] = None if event.cost_usd is None else str(event.cost_usd)
+    return _json_dumps(data)
+
+
+def event_loads(body, *, key: str | None = None) -> CanonicalEvent:
+    # `key` is for the raw forms; a staged event carries its own.
+    data = dict(body)
+    if data["ts"]:
+        data["ts"] = datetime.fromisoformat(data["ts"])
+    if data["cost_usd"] is not None:
+        data["cost_usd"] = Decimal(data["cost_usd"])
+    return CanonicalEvent(**data)
+
+
 def _client_event(body, *, key: str | None = None) -> CanonicalEvent:
     # The wrapped event names its own idempotency key (its id) and time.
     return canonical.adapt(body)
 
 
 ADAPTERS = {
-    StagedHook.Adapter.CLAUDE_CODE: claude_code.adapt,
-    StagedHook.Adapter.CURSOR: cursor.adapt,
-    StagedHook.Adapter.CLAUDE_CODE_CLIENT: _client_event,
+    A.CLAUDE_CODE: claude_code.adapt,
+    A.CURSOR: cursor.adapt,
+    A.CLAUDE_CODE_CLIENT: _client_event,
+    A.EVENT: event_loads,
+    A.OTEL_EVENT: event_loads,
 }
-# Where a staged row's events say they came from (`Event.source`, `Usage.sources`).
-SOURCES = {StagedHook.Adapter.CLAUDE_CODE_CLIENT: "hook"}
+# Where a staged row's events say they came from (`Event.source`, `Usage.sources`); "" keeps
+# the source the event names.
+SOURCES = {A.CLAUDE_CODE_CLIENT: "hook", A.EVENT: "", A.OTEL_EVENT: "otel"}
+DEFAULT_AGENTS = {A.CLAUDE_CODE_CLIENT: A.CLAUDE_CODE, A.EVENT: "default",
+                  A.OTEL_EVENT: "claude-code"}
 
 
 def default_agent(adapter: str) -> str:
-    """The agent of a staged hook that names none and whose session is new."""
-    if adapter == StagedHook.Adapter.CLAUDE_CODE_CLIENT:
-        return StagedHook.Adapter.CLAUDE_CODE
-    return adapter
+    """The agent of a staged delivery that names none and whose session is new."""
+    return DEFAULT_AGENTS.get(adapter, adapter)
 
+
+def shard_of(team_id: int, session_external_id: str) -> int:
+    """The fold shard of a session: every delivery of one session lands in one shard."""
+    digest = hashlib.blake2b(f"{team_id}:{session_external_id}".encode(), digest_size=4)
+    return int.from_bytes(digest.digest(), "big") % settings.VOIGHT_FOLD_SHARDS
+
+
+# --- the request side ---------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class HookTarget:
@@ -114,49 +182,209 @@ def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
     return HookTarget(agent_id, paused, bool(pause_rules))
 
 
-def hook_stage(key: ApiKey, *, adapter: str, body: dict, agent_hint: str | None,
-               idempotency_key: str, received_at: datetime) -> None:
+_COLUMNS = ("team_id", "key_agent_id", "agent_hint", "adapter", "idempotency_key", "shard",
+            "body", "received_at", "error")
+_STAGE_SQL = (
+    f"INSERT INTO {StagedEvent._meta.db_table} ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+)
+
+
+def hook_stage(key: ApiKey, *, adapter: str, body: dict, event: CanonicalEvent,
+               agent_hint: str | None, idempotency_key: str, received_at: datetime) -> None:
     # A plain INSERT: the request's one write, as cheap as storing the JSON can be.
     with connection.cursor() as cursor:
         cursor.execute(_STAGE_SQL, [
             key.team_id, key.agent_id, agent_hint or "", adapter, idempotency_key,
-            json.dumps(body, ensure_ascii=False, separators=(",", ":")), received_at,
+            shard_of(key.team_id, event.session_external_id),
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")), received_at, "",
         ])
 
 
-_STAGE_SQL = (
-    f"INSERT INTO {StagedHook._meta.db_table} (team_id, key_agent_id, agent_hint, adapter, "
-    "idempotency_key, body, received_at, error) VALUES (%s, %s, %s, %s, %s, %s, %s, '')"
-)
+@dataclasses.dataclass
+class Accepted:
+    """A batch validated in its request: per-item results, the events to stage, and the
+    pause state of the agents they name (as a folded batch answers it)."""
+
+    results: list[ItemResult]
+    events: list[CanonicalEvent]
+    paused_reason: str | None = None  # None: none of the batch's agents is paused
+
+    @property
+    def blocking(self) -> bool:
+        return any(event.blocking for event in self.events)
+
+    def as_dict(self) -> dict:
+        return {"results": [r.as_dict() for r in self.results],
+                "agent_paused": self.paused_reason is not None,
+                "paused_reason": self.paused_reason or ""}
 
 
-def _adapt(row: StagedHook) -> CanonicalEvent:
+def events_accept(items, ctx: IngestContext, adapter) -> Accepted:
+    """Validate a batch as the pipeline would (each item adapted; an event naming an agent
+    the team does not auto-create is an error) without storing anything. Events naming no
+    time are given the request's."""
+    results: list[ItemResult] = []
+    valid: list[tuple[int, CanonicalEvent]] = []
+    for index, item in enumerate(items):
+        results.append(ItemResult(item_id(item), "accepted"))
+        try:
+            event = adapter(item)
+        except InvalidEvent as exc:
+            results[index].status, results[index].error = "error", str(exc)
+            continue
+        event.ts = event.ts or ctx.now
+        valid.append((index, event))
+    agents = agents_named(valid, ctx) if valid else {}
+    if not ctx.team.auto_create_agents:
+        for index, agent in agents.items():
+            if agent is None:
+                results[index].status = "error"
+                results[index].error = "unknown agent_id and this team does not auto-create agents"
+    paused = [a for a in agents.values() if a is not None and a.paused_at]
+    if not agents and ctx.key_agent is not None:  # nothing valid: the key's agent, fresh
+        paused = list(Agent.objects.filter(pk=ctx.key_agent.pk, paused_at__isnull=False))
+    return Accepted(results, [e for i, e in valid if results[i].status != "error"],
+                    (paused[0].paused_reason or "agent paused") if paused else None)
+
+
+def events_stage(ctx: IngestContext, adapter: str, events: list[CanonicalEvent]) -> None:
+    """Stage accepted events: one COPY on PostgreSQL (committed when it returns, in
+    autocommit), one INSERT per row elsewhere."""
+    team_id = ctx.team.pk
+    key_agent = ctx.key_agent.pk if ctx.key_agent else None
+    rows = [
+        (team_id, key_agent, ctx.agent_hint or "", adapter, "",
+         shard_of(team_id, event.session_external_id), event_dumps(event), ctx.now, "")
+        for event in events
+    ]
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.executemany(_STAGE_SQL, rows)
+            return
+        with connection.wrap_database_errors, cursor.cursor.copy(
+            f"COPY {StagedEvent._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+# --- backpressure -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Backlog:
+    """Staged deliveries waiting for a fold: how many (at most) and the oldest one's age."""
+
+    rows: int
+    oldest_seconds: float
+
+    @property
+    def full(self) -> bool:
+        return (self.rows > settings.VOIGHT_BACKLOG_MAX_ROWS
+                or self.oldest_seconds > settings.VOIGHT_BACKLOG_MAX_SECONDS)
+
+
+def backlog_estimate() -> Backlog:
+    """Two index probes, whatever the backlog: the waiting rows' id span (an upper bound on
+    their number: folds of other shards leave holes) and the oldest one's arrival."""
+    table = StagedEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT max(id) FROM {table}) - o.id + 1, o.received_at "
+            f"FROM (SELECT id, received_at FROM {table} WHERE failed_at IS NULL "
+            "ORDER BY id LIMIT 1) o"
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return Backlog(0, 0.0)
+    return Backlog(row[0], max(0.0, (timezone.now() - row[1]).total_seconds()))
+
+
+_backlog_seen: tuple[float, Backlog] | None = None
+BACKLOG_RECHECK_SECONDS = 1.0
+
+
+def backlog_full() -> bool:
+    """Whether ingest should refuse (503 + Retry-After) instead of staging more. Read at most
+    once a second per process: a request pays for it once in many."""
+    global _backlog_seen
+    now = time.monotonic()
+    if _backlog_seen is None or now - _backlog_seen[0] > BACKLOG_RECHECK_SECONDS:
+        _backlog_seen = (now, backlog_estimate())
+    return _backlog_seen[1].full
+
+
+def backlog_forget() -> None:
+    """Read the backlog afresh on the next request (tests, after a drain)."""
+    global _backlog_seen
+    _backlog_seen = None
+
+
+# --- the fold -----------------------------------------------------------------------------
+
+def _adapt(row: StagedEvent) -> CanonicalEvent:
     key = f"idem|{row.idempotency_key}" if row.idempotency_key else None
     event = ADAPTERS[row.adapter](json.loads(row.body), key=key)
     event.ts = event.ts or row.received_at
     return event
 
 
-# Folds without a team (folder threads, beat) take this transaction-level advisory lock, so
-# one runs at a time across all processes: the pipeline's cost per hook falls steeply with
-# the batch (13.6 ms alone, 0.26 ms in a batch of 500), and folders racing each other would
-# split the backlog into many small batches.
+# Folds without a team (folder threads, beat) take the transaction-level advisory lock
+# (FOLD_LOCK, shard): one fold per shard at a time across all processes. The pipeline's cost
+# per event falls steeply with the batch, so folders do not race for the same rows; they
+# take different shards.
 FOLD_LOCK = 0x766F6967  # "voig"
 
 
-def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int | None:
-    """Fold up to `limit` staged hooks, oldest first; returns how many were claimed, or None
-    when another process's fold is running (it will take these rows too).
+def _waiting_shards() -> list[int | None]:
+    """The shards with waiting rows, the one whose oldest row is oldest first (one index
+    probe per shard). SQLite folds everything in one (one writer anyway): `[None]`."""
+    if connection.vendor != "postgresql":
+        return [None] if StagedEvent.objects.filter(failed_at__isnull=True).exists() else []
+    table = StagedEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s FROM (SELECT s, (SELECT min(id) FROM {table} WHERE shard = s "
+            "AND failed_at IS NULL) AS oldest FROM generate_series(0, %s) AS s) w "
+            "WHERE oldest IS NOT NULL ORDER BY oldest",
+            [settings.VOIGHT_FOLD_SHARDS - 1],
+        )
+        return [s for (s,) in cursor.fetchall()]
 
-    With `team_id` (a request that must answer from the folded state) the fold does not
-    wait its turn: it waits only for the team's rows another fold holds to be stored, then
-    folds the team's rest.
+
+def _shard_lock(shard: int | None) -> bool:
+    if shard is None:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [FOLD_LOCK, shard])
+        return cursor.fetchone()[0]
+
+
+def staged_fold(*, team_id: int | None = None, shard: int | None = None,
+                limit: int = FOLD_LIMIT) -> int | None:
+    """Fold up to `limit` staged rows, oldest first; returns how many were claimed, or None
+    when another process's fold holds the shard (it will take these rows too).
+
+    Without `team_id`: one shard's rows — `shard`, else the first waiting shard no other
+    fold holds. With `team_id` (a request that must answer from the folded state) the fold
+    does not wait its turn: it waits only for the team's rows another fold holds to be
+    stored, then folds the team's rest.
     """
+    if team_id is None and shard is None:
+        for candidate in _waiting_shards():
+            claimed = staged_fold(shard=candidate, limit=limit)
+            if claimed is not None:
+                return claimed
+        return 0 if not _waiting_shards() else None
     with transaction.atomic():
-        pending = StagedHook.objects.filter(failed_at__isnull=True).order_by("id")
+        pending = StagedEvent.objects.filter(failed_at__isnull=True).order_by("id")
         if team_id is None:
-            if not _fold_lock():
+            if not _shard_lock(shard):
                 return None
+            if shard is not None:
+                pending = pending.filter(shard=shard)
             pending = pending.select_for_update(skip_locked=True)
         else:
             pending = pending.filter(team_id=team_id).select_for_update()
@@ -164,56 +392,59 @@ def staged_fold(*, team_id: int | None = None, limit: int = FOLD_LIMIT) -> int |
         if not rows:
             return 0
         folded, failed = _fold_rows(rows)
-        StagedHook.objects.filter(pk__in=[row.pk for row in folded]).delete()
+        StagedEvent.objects.filter(pk__in=[row.pk for row in folded]).delete()
         now = timezone.now()
         for row, error in failed:
-            StagedHook.objects.filter(pk=row.pk).update(
+            StagedEvent.objects.filter(pk=row.pk).update(
                 failed_at=now, error=error[:5000], body=_kept_body(row),
             )
     return len(rows)
 
 
-def _fold_lock() -> bool:
-    if connection.vendor != "postgresql":
-        return True  # SQLite has one writer at a time anyway
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK])
-        return cursor.fetchone()[0]
-
-
 def staged_drain(*, team_id: int | None = None) -> int | None:
-    """Fold until nothing is left (of the team's rows, with `team_id`); the rows claimed, or
-    None if another fold was running."""
-    claimed = staged_fold(team_id=team_id)
-    total = claimed
-    while claimed == FOLD_LIMIT:
-        claimed = staged_fold(team_id=team_id)
-        total += claimed or 0
-    return total
+    """Fold until nothing is left (of the team's rows, with `team_id`): every waiting shard
+    no other fold holds, again while a shard had more than one fold's worth. The rows
+    claimed, or None if every waiting shard was held by another fold."""
+    if team_id is not None:
+        claimed = total = staged_fold(team_id=team_id)
+        while claimed == FOLD_LIMIT:
+            claimed = staged_fold(team_id=team_id)
+            total += claimed
+        return total
+    total, held = 0, False
+    while True:
+        more = False
+        for shard in _waiting_shards():
+            claimed = staged_fold(shard=shard)
+            held |= claimed is None
+            total += claimed or 0
+            more |= claimed == FOLD_LIMIT
+        if not more:
+            return None if held and not total else total
 
 
-def _fold_rows(rows: list[StagedHook]):
+def _fold_rows(rows: list[StagedEvent]):
     """Run `rows` through the pipeline, one batch per ingest context. A batch that raises is
     retried row by row, so one bad row is set aside without holding back the others."""
     teams = Team.objects.in_bulk({row.team_id for row in rows})
     key_agents = Agent.objects.in_bulk({row.key_agent_id for row in rows if row.key_agent_id})
-    batches: dict[tuple, list[StagedHook]] = defaultdict(list)
+    batches: dict[tuple, list[StagedEvent]] = defaultdict(list)
     for row in rows:
         batches[(row.team_id, row.key_agent_id, row.agent_hint, row.adapter)].append(row)
-    folded: list[StagedHook] = []
-    failed: list[tuple[StagedHook, str]] = []
+    folded: list[StagedEvent] = []
+    failed: list[tuple[StagedEvent, str]] = []
     for (team_id, key_agent_id, hint, adapter), batch in batches.items():
         ctx = dict(team=teams[team_id], key_agent=key_agents.get(key_agent_id),
                    agent_hint=hint or None, source=SOURCES.get(adapter, "http_hook"),
                    default_agent=default_agent(adapter))
-        error = _fold_batch(batch, ctx)
+        error = _fold_batch(batch, ctx, adapter)
         if error is None:
             folded += batch
         elif len(batch) == 1:
             failed.append((batch[0], error))
         else:  # find the rows that raise and fold the others
             for row in batch:
-                error = _fold_batch([row], ctx)
+                error = _fold_batch([row], ctx, adapter)
                 if error is None:
                     folded.append(row)
                 else:
@@ -221,26 +452,41 @@ def _fold_rows(rows: list[StagedHook]):
     return folded, failed
 
 
-def _fold_batch(batch: list[StagedHook], ctx: dict) -> str | None:
+def _fold_batch(batch: list[StagedEvent], ctx: dict, adapter: str) -> str | None:
     """Fold `batch` in a savepoint; None, or the traceback of what it raised (nothing of the
     batch is then left behind)."""
     try:
         with transaction.atomic():
-            result = events_ingest(batch, IngestContext(**ctx), _adapt)
+            created: dict[int, CanonicalEvent] = {}
+
+            def adapt(row: StagedEvent) -> CanonicalEvent:
+                created[row.pk] = event = _adapt(row)
+                return event
+
+            context = IngestContext(**ctx)
+            result = events_ingest(batch, context, adapt)
+            if adapter == A.OTEL_EVENT:
+                from ingest.otlp_services import tool_results_merge
+
+                tool_results_merge(context.team.pk, [
+                    created[row.pk] for row, item in zip(batch, result.results, strict=True)
+                    if item.status == "created"
+                ])
     except Exception:
-        logger.exception("%d staged hook(s) could not be folded", len(batch))
+        logger.exception("%d staged row(s) could not be folded", len(batch))
         return traceback.format_exc()
     for row, item in zip(batch, result.results, strict=True):
         if item.status == "error":
             # Validated when it arrived; only a change since (the agent deleted, the team
             # no longer auto-creating agents) lands here. Logged, as the request is gone.
-            logger.warning("staged hook %s dropped: %s", row.pk, item.error)
+            logger.warning("staged row %s dropped: %s", row.pk, item.error)
     return None
 
 
-def _kept_body(row: StagedHook) -> str:
-    """The body a set-aside row keeps: a hook is staged as sent, for at most a fold's time;
-    one that waits for an operator keeps no secret its team has asked Voight to scrub."""
+def _kept_body(row: StagedEvent) -> str:
+    """The body a set-aside row keeps: a delivery is staged as sent, for at most a fold's
+    time; one that waits for an operator keeps no secret its team has asked Voight to
+    scrub."""
     if not row.team.scrub_secrets:
         return row.body
     return json.dumps(privacy.scrub_secrets(json.loads(row.body)), ensure_ascii=False)

@@ -8,6 +8,6 @@ from ingest.staging import staged_drain
 
 
 @shared_task
-def fold_staged_hooks() -> int:
-    """Fold every staged hook no web process is folding (beat, every few seconds)."""
+def fold_staged() -> int:
+    """Fold every staged delivery no web process is folding (beat, every few seconds)."""
     return staged_drain()

@@ -1,6 +1,6 @@
 """Ingest endpoints (SPEC 4.1). Plain Django views: the hook path is hot, and DRF's request
-wrapping costs a quarter of the time of a small write. Each view parses, then calls the
-pipeline (batches) or stages the hook for its fold (`ingest.staging`), and answers."""
+wrapping costs a quarter of the time of a small write. Each view parses and validates, stages
+what it accepted for its fold (`ingest.staging`), and answers."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ingest import denials, folder, sdk, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import canonical
-from ingest.models import StagedHook
+from ingest.models import StagedEvent
 from ingest.parsing import BodyError, parse_json_body
 from ingest.pipeline import IngestContext, events_ingest
-from ingest.responses import body_error, error
+from ingest.responses import backlog_full, body_error, error
 from ingest.schema import CanonicalEvent, InvalidEvent
 from sessions.models import Agent
 from voight.models import Team
@@ -51,7 +51,18 @@ def ingest_batch(request):
         return error(400, "body must be a JSON array of events or {\"batch\": [...]}")
     if len(items) > settings.VOIGHT_MAX_BATCH:
         return error(413, f"batch has {len(items)} events; at most {settings.VOIGHT_MAX_BATCH}")
-    result = events_ingest(items, _context(request, key), canonical.adapt)
+    ctx = _context(request, key)
+    if settings.VOIGHT_FOLD == "thread":
+        if staging.backlog_full():
+            return backlog_full()
+        accepted = staging.events_accept(items, ctx, canonical.adapt)
+        # A blocking call (the agent waits to learn whether it may run) is answered from the
+        # folded state, as before: the whole batch runs the pipeline in the request.
+        if not accepted.blocking:
+            staging.events_stage(ctx, StagedEvent.Adapter.EVENT, accepted.events)
+            folder.poke()
+            return JsonResponse(accepted.as_dict(), status=207)
+    result = events_ingest(items, ctx, canonical.adapt)
     denials.blocked_calls_deny(key.team, result)
     return JsonResponse(result.as_dict(), status=207)
 
@@ -90,16 +101,19 @@ def _hook(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     if target.agent_id is None and not key.team.auto_create_agents:
         return error(400, "unknown agent_id and this team does not auto-create agents")
     received_at = timezone.now()
-    staging.hook_stage(key, adapter=adapter, body=body, agent_hint=hint,
+    if staging.backlog_full() and not (target.paused and can_deny(event)):
+        # A paused agent's call is still denied (and recorded) when ingest is refusing.
+        return backlog_full()
+    staging.hook_stage(key, adapter=adapter, body=body, event=event, agent_hint=hint,
                        idempotency_key=idempotency, received_at=received_at)
     # A deniable hook whose team has a pause rule is answered from the folded state: the
     # fold may pause the agent at this very call.
     answer_after_fold = can_deny(event) and not target.paused and target.pause_rules
-    if settings.VOIGHT_HOOK_FOLD == "request" or answer_after_fold:
+    if settings.VOIGHT_FOLD == "request" or answer_after_fold:
         staging.staged_drain(team_id=key.team_id)
         if answer_after_fold:
             target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
-    elif settings.VOIGHT_HOOK_FOLD == "thread":
+    elif settings.VOIGHT_FOLD == "thread":
         transaction.on_commit(folder.poke)
     return Hook(body, event, target, key.team, received_at)
 
@@ -111,8 +125,8 @@ def _claude_code_can_deny(event: CanonicalEvent) -> bool:
 def _claude_code_form(body: dict) -> str:
     """A raw hook JSON, or the `voight` hook client's event wrapping one."""
     if body.get("source") == "claude_code" and isinstance(body.get("payload"), dict):
-        return StagedHook.Adapter.CLAUDE_CODE_CLIENT
-    return StagedHook.Adapter.CLAUDE_CODE
+        return StagedEvent.Adapter.CLAUDE_CODE_CLIENT
+    return StagedEvent.Adapter.CLAUDE_CODE
 
 
 @csrf_exempt
@@ -160,7 +174,7 @@ def _cursor_can_deny(event: CanonicalEvent) -> bool:
 def cursor_hook(request):
     """`POST /v1/hooks/cursor`: one Cursor hook JSON. Before-hooks of a paused agent are
     answered with Cursor's deny; everything else gets an empty 200."""
-    hook = _hook(request, StagedHook.Adapter.CURSOR, _cursor_can_deny)
+    hook = _hook(request, StagedEvent.Adapter.CURSOR, _cursor_can_deny)
     if not isinstance(hook, Hook):
         return hook
     if hook.target.paused and _cursor_can_deny(hook.event):

@@ -57,12 +57,24 @@ def pytest_unconfigure(config):
         pass
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _deliveries_fold_in_the_request_for_every_fixture():
+    # Also for module- and session-scoped fixtures that ingest before any test's settings.
+    from django.conf import settings
+
+    settings.VOIGHT_FOLD = "request"
+
+
 @pytest.fixture(autouse=True)
-def _hooks_fold_in_the_request(settings):
-    # Tests read what a hook stored right after posting it; the folder thread's deferred
-    # fold has its own tests (tests/ingest/test_staged_hooks.py) and runs in the real-server
-    # tests, which take their settings from the environment.
-    settings.VOIGHT_HOOK_FOLD = "request"
+def _deliveries_fold_in_the_request(settings):
+    # Tests read what a delivery stored right after posting it; the folder thread's deferred
+    # fold has its own tests (tests/ingest/test_staged_*.py) and runs in the real-server
+    # tests, which take their settings from the environment. The backlog a process read
+    # last (cached for a second) belongs to the test before.
+    from ingest import staging
+
+    settings.VOIGHT_FOLD = "request"
+    staging.backlog_forget()
 
 
 @pytest.fixture

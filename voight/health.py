@@ -1,4 +1,4 @@
-"""`GET /healthz`: database, Redis, the staged-hook backlog and the last periodic run, each
+"""`GET /healthz`: database, Redis, the staging backlog and the last periodic run, each
 said by name."""
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from django.http import JsonResponse
 from django.utils import timezone
 
 LAST_BEAT_KEY = "voight:last-beat"
-# Folds run within a second of a hook; a staged hook this old means no process is folding.
-STAGED_HOOKS_MAX_AGE_SECONDS = 60
 
 
 def record_beat() -> None:
@@ -27,7 +25,7 @@ def healthz(request):
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = {"ok": True}
-        checks["staged_hooks"] = staged_hooks_check()
+        checks["staging"] = staging_check()
     except Exception as exc:
         checks["database"] = {"ok": False, "error": str(exc)[:200]}
     if settings.REDIS_URL:
@@ -50,16 +48,25 @@ def healthz(request):
                         status=200 if healthy else 503)
 
 
-def staged_hooks_check() -> dict:
+def staging_check() -> dict:
+    """The backlog of staged deliveries: how many wait, the oldest one's age, and the ones
+    set aside. Not ok past the backpressure bound (ingest is then answering 503): folds run
+    within a second of a delivery, so a backlog that old means no process is folding, or
+    the database cannot keep up."""
+    from django.conf import settings
     from django.db.models import Count, Min, Q
 
-    from ingest.models import StagedHook
+    from ingest.models import StagedEvent
+    from ingest.staging import Backlog
 
     waiting = Q(failed_at__isnull=True)
-    row = StagedHook.objects.aggregate(
+    row = StagedEvent.objects.aggregate(
         waiting=Count("id", filter=waiting), oldest=Min("received_at", filter=waiting),
         failed=Count("id", filter=~waiting),
     )
     age = (timezone.now() - row["oldest"]).total_seconds() if row["oldest"] else 0.0
-    return {"ok": age <= STAGED_HOOKS_MAX_AGE_SECONDS, "waiting": row["waiting"],
-            "oldest_seconds": round(age, 1), "failed": row["failed"]}
+    full = Backlog(row["waiting"], age).full
+    return {"ok": not full, "waiting": row["waiting"], "oldest_seconds": round(age, 1),
+            "failed": row["failed"], "refusing_ingest": full,
+            "bound": {"rows": settings.VOIGHT_BACKLOG_MAX_ROWS,
+                      "seconds": settings.VOIGHT_BACKLOG_MAX_SECONDS}}

@@ -151,13 +151,21 @@ VOIGHT_MAX_BATCH = env_int("VOIGHT_MAX_BATCH", 1000)
 VOIGHT_MAX_EVENT_BYTES = env_int("VOIGHT_MAX_EVENT_BYTES", 1024 * 1024)
 VOIGHT_MAX_FIELD_CHARS = env_int("VOIGHT_MAX_FIELD_CHARS", 64 * 1024)
 VOIGHT_MAX_JSON_DEPTH = 64
-# How a hook request reaches the pipeline (ingest/staging.py, ingest/folder.py). The request
-# stages the hook and answers; then "thread": a thread in each web process folds it a moment
-# later; "request": the request folds before answering — SQLite's single writer gains
-# nothing from a second one, and tests read the result at once.
-VOIGHT_HOOK_FOLD = env_str("VOIGHT_HOOK_FOLD", "thread" if DATABASE_URL else "request")
-if VOIGHT_HOOK_FOLD not in ("thread", "request"):
-    raise ImproperlyConfigured("VOIGHT_HOOK_FOLD must be 'thread' or 'request'")
+# How a delivery reaches the pipeline (ingest/staging.py, ingest/folder.py). The request
+# validates and stages it and answers; then "thread": a thread in each web process folds it a
+# moment later; "request": the request runs the pipeline before answering — SQLite's single
+# writer gains nothing from a second one, and tests read the result at once.
+VOIGHT_FOLD = env_str("VOIGHT_FOLD", env_str("VOIGHT_HOOK_FOLD", "thread" if DATABASE_URL else "request"))
+if VOIGHT_FOLD not in ("thread", "request"):
+    raise ImproperlyConfigured("VOIGHT_FOLD must be 'thread' or 'request'")
+# Folds are sharded by session (ingest/staging.py): this many folds can run at once, across
+# all processes, never two on one session. Changing it is safe at any time.
+VOIGHT_FOLD_SHARDS = env_int("VOIGHT_FOLD_SHARDS", 8)
+# Backpressure: past this backlog of staged deliveries (rows, or age of the oldest in
+# seconds) ingest answers 503 with Retry-After instead of staging more.
+VOIGHT_BACKLOG_MAX_ROWS = env_int("VOIGHT_BACKLOG_MAX_ROWS", 500_000)
+VOIGHT_BACKLOG_MAX_SECONDS = env_int("VOIGHT_BACKLOG_MAX_SECONDS", 60)
+VOIGHT_BACKLOG_RETRY_AFTER = env_int("VOIGHT_BACKLOG_RETRY_AFTER", 5)
 # Django refuses bodies over this before our own 413 can answer; keep it above ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = VOIGHT_MAX_BODY_BYTES + 1024 * 1024
 # A body a view answered without reading (a 413 from its Content-Length, a 401) is read and
@@ -214,7 +222,7 @@ CELERY_BEAT_SCHEDULE = {
     # Hooks a web process staged and did not fold before it stopped; running web processes
     # fold each other's leftovers within a second, this covers a fleet that took no hooks since.
     "fold-staged-hooks": {
-        "task": "ingest.tasks.fold_staged_hooks",
+        "task": "ingest.tasks.fold_staged",
         "schedule": 10.0,
         "options": {"expires": 9},
     },

@@ -178,7 +178,8 @@ def test_a_refused_body_is_never_held_in_memory_and_the_server_goes_on(server, s
 
     status, answer = urllib_post(server.url + "/v1/ingest", secret,
                                  json.dumps([{"type": "log", "session_id": "after-413"}]).encode())
-    assert (status, [r["status"] for r in answer["results"]]) == (207, ["created"])
+    # Folded in the request (embedded) or staged for the fold (gunicorn).
+    assert status == 207 and [r["status"] for r in answer["results"]] in (["created"], ["accepted"])
 
 
 def _children(pid: int) -> list[int]:

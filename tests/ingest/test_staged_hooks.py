@@ -17,7 +17,7 @@ from django.db import close_old_connections, connection
 from django.test import Client
 
 from ingest import folder, staging, tasks
-from ingest.models import StagedHook
+from ingest.models import StagedEvent
 from ingest.simulator import simulate_session
 from sessions.models import Agent, AlertRule, Decision, Session
 from sessions.services import agent_pause
@@ -42,7 +42,7 @@ def pre_tool_use(n, session="s", command="npm test"):
 @pytest.fixture
 def background(settings, monkeypatch):
     """Production's setting with the folder thread replaced by a counter of its wake-ups."""
-    settings.VOIGHT_HOOK_FOLD = "thread"
+    settings.VOIGHT_FOLD = "thread"
     pokes = []
     monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
     return pokes
@@ -56,11 +56,11 @@ def test_a_hook_is_staged_answered_and_stored_by_the_fold(api, background,
     assert (response.status_code, response.content) == (200, b"")
     assert background == [1]  # the folder was woken, after the row was committed
     assert Event.objects.count() == 0 and Session.objects.count() == 0
-    staged = StagedHook.objects.get()
+    staged = StagedEvent.objects.get()
     assert (staged.adapter, staged.failed_at) == ("claude-code", None)
 
     assert staging.staged_drain() == 1
-    assert StagedHook.objects.count() == 0
+    assert StagedEvent.objects.count() == 0
     session = Session.objects.get()
     assert (session.external_id, session.agent.slug, session.event_count) == (
         "s", "claude-code", 1
@@ -109,7 +109,7 @@ def test_bad_hooks_are_refused_before_anything_is_staged(api, background, body, 
     response = api.post(HOOK, body)
     assert response.status_code == 400
     assert message in response.json()["error"]
-    assert StagedHook.objects.count() == 0 and background == []
+    assert StagedEvent.objects.count() == 0 and background == []
 
 
 @pytest.mark.django_db
@@ -119,7 +119,7 @@ def test_an_unknown_agent_is_refused_when_the_team_does_not_create_agents(api_fo
     response = api_for(secret).post(HOOK + "?agent=nobody", start())
     assert response.status_code == 400
     assert "does not auto-create agents" in response.json()["error"]
-    assert StagedHook.objects.count() == 0
+    assert StagedEvent.objects.count() == 0
 
 
 @pytest.mark.django_db
@@ -136,7 +136,7 @@ def test_a_paused_agent_is_denied_without_waiting_for_the_fold(api, background):
     )
     denial = Decision.objects.get(kind=Decision.Kind.DENIED_TOOL)
     assert (denial.agent, denial.session) == (agent, Session.objects.get())
-    assert StagedHook.objects.count() == 1  # the denied call is still recorded, by the fold
+    assert StagedEvent.objects.count() == 1  # the denied call is still recorded, by the fold
 
 
 @pytest.mark.django_db
@@ -171,11 +171,11 @@ def test_the_call_that_trips_a_pause_rule_is_denied_with_earlier_hooks_folded_fi
     AlertRule.objects.create(team=team, kind=AlertRule.Kind.REPEATED_TOOL_CALL, threshold=3,
                              action=AlertRule.Action.PAUSE_AGENT)
     api.post(HOOK, start())
-    assert StagedHook.objects.count() == 1  # a SessionStart cannot be denied: staged only
+    assert StagedEvent.objects.count() == 1  # a SessionStart cannot be denied: staged only
     answers = [api.post(HOOK, pre_tool_use(n)) for n in range(3)]
     assert [a.content for a in answers[:2]] == [b"", b""]
     assert answers[2].json()["hookSpecificOutput"]["permissionDecision"] == "deny"
-    assert StagedHook.objects.count() == 0
+    assert StagedEvent.objects.count() == 0
     # The start, three calls and the denial of the third, which did not run.
     assert Session.objects.get().event_count == 5
     assert Session.objects.get().tool_call_count == 2
@@ -199,7 +199,7 @@ def test_a_row_the_pipeline_raises_on_is_set_aside_and_the_others_are_stored(api
     monkeypatch.setattr(staging, "events_ingest", events_ingest)
     assert staging.staged_drain() == 3
     assert sorted(Session.objects.values_list("external_id", flat=True)) == ["good-1", "good-2"]
-    poisoned = StagedHook.objects.get()
+    poisoned = StagedEvent.objects.get()
     assert poisoned.failed_at is not None and "RuntimeError: boom" in poisoned.error
     # Kept for an operator, it keeps no secret the team has Voight scrub.
     assert "sk-ant-api03" not in poisoned.body and '"poison"' in poisoned.body
@@ -219,14 +219,14 @@ def test_a_fold_that_dies_leaves_its_rows_staged_and_nothing_stored(api, backgro
         staging.staged_fold()
     monkeypatch.undo()
     assert Session.objects.count() == 0 and Event.objects.count() == 0
-    assert StagedHook.objects.filter(failed_at__isnull=True).count() == 1
+    assert StagedEvent.objects.filter(failed_at__isnull=True).count() == 1
 
 
 @pytest.mark.django_db
 def test_beat_folds_what_no_web_process_folded(api, background):
     for n in range(3):
         api.post(HOOK, pre_tool_use(n))
-    assert tasks.fold_staged_hooks() == 3
+    assert tasks.fold_staged() == 3
     assert Session.objects.get().event_count == 3
 
 
@@ -234,7 +234,7 @@ def test_beat_folds_what_no_web_process_folded(api, background):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team):
-    settings.VOIGHT_HOOK_FOLD = "thread"
+    settings.VOIGHT_FOLD = "thread"
     _, secret = factories.api_key(team, ["ingest"])
     client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
     try:
@@ -244,19 +244,19 @@ def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team)
         wait_for(lambda: Event.objects.count() == 20, timeout=10, interval=0.02)
     finally:
         folder.stop()
-    assert StagedHook.objects.count() == 0
+    assert StagedEvent.objects.count() == 0
     assert Session.objects.get().event_count == 20
 
 
 @pytest.mark.django_db(transaction=True)
 def test_folds_running_side_by_side_store_each_hook_once(team):
     rows = [
-        StagedHook(team=team, adapter="claude-code", received_at=START,
+        StagedEvent(team=team, adapter="claude-code", received_at=START,
                    body=f'{{"session_id":"s{n % 7}","hook_event_name":"PreToolUse",'
                         f'"tool_name":"Bash","tool_use_id":"tu{n}"}}')
         for n in range(1200)
     ]
-    StagedHook.objects.bulk_create(rows)
+    StagedEvent.objects.bulk_create(rows)
     claimed = []
 
     def fold():
@@ -274,18 +274,18 @@ def test_folds_running_side_by_side_store_each_hook_once(team):
     assert sum(c or 0 for c in claimed) == 1200  # None: another fold held the lock
     assert Event.objects.count() == 1200
     assert sum(Session.objects.values_list("event_count", flat=True)) == 1200
-    assert StagedHook.objects.count() == 0
+    assert StagedEvent.objects.count() == 0
 
 
 @pytest.mark.django_db
 def test_health_names_a_backlog_no_process_is_folding(api, background, client):
     api.post(HOOK, start())
-    health = client.get("/healthz").json()["checks"]["staged_hooks"]
+    health = client.get("/healthz").json()["checks"]["staging"]
     assert (health["ok"], health["waiting"], health["failed"]) == (True, 1, 0)
     with time_machine.travel(datetime.now(UTC) + timedelta(minutes=2)):
         answer = client.get("/healthz")
     assert answer.status_code == 503
-    assert answer.json()["checks"]["staged_hooks"]["ok"] is False
+    assert answer.json()["checks"]["staging"]["ok"] is False
 
 
 @pytest.mark.django_db
@@ -294,17 +294,17 @@ def test_staff_fold_a_set_aside_hook_again_from_the_admin(api, background, monke
     monkeypatch.setattr(staging, "events_ingest", lambda *a: (_ for _ in ()).throw(OSError()))
     staging.staged_drain()
     monkeypatch.undo()
-    staged = StagedHook.objects.get()
+    staged = StagedEvent.objects.get()
     assert staged.failed_at is not None
 
     staff = factories.UserFactory(is_staff=True, is_superuser=True)
     admin = Client()
     admin.force_login(staff)
-    assert admin.get(f"/admin/ingest/stagedhook/{staged.pk}/change/").status_code == 200
-    response = admin.post("/admin/ingest/stagedhook/?failed_at__isnull=False", {
+    assert admin.get(f"/admin/ingest/stagedevent/{staged.pk}/change/").status_code == 200
+    response = admin.post("/admin/ingest/stagedevent/?failed_at__isnull=False", {
         "action": "fold_again", "_selected_action": [staged.pk],
     }, follow=True)
     assert response.status_code == 200
-    assert b"1 hook(s) queued again: 0 not stored yet" in response.content
+    assert b"1 delivery(ies) queued again: 0 not stored yet" in response.content
     assert Session.objects.get().external_id == "later"
-    assert StagedHook.objects.count() == 0
+    assert StagedEvent.objects.count() == 0
