@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +41,30 @@ def clean_text(value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:  # only lone surrogates fail; JSON pairs decode to one char
         value = "".join(REPLACEMENT if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    return value
+
+
+# In valid JSON text a NUL or a lone surrogate can only be written as a \u escape (raw control
+# characters are refused by the parser; UTF-8 cannot encode a surrogate). A body without such
+# an escape needs no cleaning, only the depth check.
+_NEEDS_CLEANING = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def check_depth(value: Any, max_depth: int) -> Any:
+    """`value` itself, or BodyError past max_depth (iterative, over containers only)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > max_depth:
+            raise BodyError(400, f"JSON is nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
     return value
 
 
@@ -109,4 +134,6 @@ def parse_json_bytes(raw: bytes) -> Any:
         ) from None
     except ValueError as exc:
         raise BodyError(400, f"body is not valid JSON: {exc}") from None
-    return clean_json(data, settings.VOIGHT_MAX_JSON_DEPTH)
+    if _NEEDS_CLEANING.search(text):
+        return clean_json(data, settings.VOIGHT_MAX_JSON_DEPTH)
+    return check_depth(data, settings.VOIGHT_MAX_JSON_DEPTH)

@@ -76,21 +76,23 @@ A = StagedEvent.Adapter
 _EVENT_FIELDS = [f.name for f in dataclasses.fields(CanonicalEvent)]
 
 
-def _json_dumps(data: dict) -> str:
-    if orjson is not None:
-        try:
-            return orjson.dumps(data).decode()
-        except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
-            pass
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+def _decimal(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError
 
 
 def event_dumps(event: CanonicalEvent) -> str:
     """A canonical event as staged JSON (`event_loads` reads it back, equal)."""
+    if orjson is not None:
+        try:  # orjson writes the dataclass itself, at a fraction of the cost of a dict copy
+            return orjson.dumps(event, default=_decimal).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+            pass
     data = {name: getattr(event, name) for name in _EVENT_FIELDS}
     data["ts"] = event.ts.isoformat() if event.ts else None
     data["cost_usd"] = None if event.cost_usd is None else str(event.cost_usd)
-    return _json_dumps(data)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def event_loads(body, *, key: str | None = None) -> CanonicalEvent:

@@ -398,3 +398,18 @@ def _terminate(pid: int) -> None:
                          host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432,
                          autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+@pytest.mark.parametrize("payload", [{"a": [1, "é\u2028"], "n": None}, {"big": 2**70}])
+def test_a_staged_event_reads_back_equal(payload):
+    from decimal import Decimal
+
+    from ingest.schema import CanonicalEvent
+
+    original = CanonicalEvent(
+        key="id|k", type="usage", hook_event_name="", session_external_id="s",
+        ts=datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC), cost_usd=Decimal("0.000123"),
+        input_tokens=5, payload=payload)
+    import json
+
+    assert staging.event_loads(json.loads(staging.event_dumps(original))) == original
