@@ -27,8 +27,8 @@ from bench import common
 
 # Run order: the write benchmarks first, on small tables; the big seeds last.
 BENCHMARKS = [
-    "ingest_batch", "fold_scaling", "hook_request", "hook_client", "status_recompute", "live",
-    "pages", "csv_export",
+    "ingest_batch", "fold_scaling", "visibility", "hook_request", "hook_client",
+    "status_recompute", "live", "pages", "csv_export",
 ]
 # Opt-in only (`--only soak`): minutes long, and it wants the machine to itself.
 OPT_IN = ["soak"]

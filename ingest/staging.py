@@ -367,30 +367,22 @@ def _shard_lock(shard: int | None) -> bool:
 def staged_fold(*, team_id: int | None = None, shard: int | None = None,
                 limit: int = FOLD_LIMIT) -> int | None:
     """Fold up to `limit` staged rows, oldest first; returns how many were claimed, or None
-    when another process's fold holds the shard (it will take these rows too).
+    when other folds hold every shard with waiting rows (they will take these rows too).
 
-    Without `team_id`: one shard's rows — `shard`, else the first waiting shard no other
-    fold holds. With `team_id` (a request that must answer from the folded state) the fold
-    does not wait its turn: it waits only for the team's rows another fold holds to be
-    stored, then folds the team's rest.
+    Without `team_id` the fold takes the waiting shards no other fold holds, oldest first,
+    until it has `limit` rows (or only `shard`): alone it folds the whole backlog in one
+    batch, as cheap per event as a fold gets; beside other folds it takes different shards,
+    so N folds drain a large backlog N shards at a time. With `team_id` (a request that must
+    answer from the folded state) the fold does not wait its turn: it waits only for the
+    team's rows another fold holds to be stored, then folds the team's rest.
     """
-    if team_id is None and shard is None:
-        for candidate in _waiting_shards():
-            claimed = staged_fold(shard=candidate, limit=limit)
-            if claimed is not None:
-                return claimed
-        return 0 if not _waiting_shards() else None
     with transaction.atomic():
-        pending = StagedEvent.objects.filter(failed_at__isnull=True).order_by("id")
-        if team_id is None:
-            if not _shard_lock(shard):
-                return None
-            if shard is not None:
-                pending = pending.filter(shard=shard)
-            pending = pending.select_for_update(skip_locked=True)
+        if team_id is not None:
+            rows = list(_waiting().filter(team_id=team_id).select_for_update()[:limit])
         else:
-            pending = pending.filter(team_id=team_id).select_for_update()
-        rows = list(pending[:limit])
+            rows = _claim([shard] if shard is not None else _waiting_shards(), limit)
+            if rows is None:
+                return None
         if not rows:
             return 0
         folded, failed = _fold_rows(rows)
@@ -403,26 +395,34 @@ def staged_fold(*, team_id: int | None = None, shard: int | None = None,
     return len(rows)
 
 
+def _waiting():
+    return StagedEvent.objects.filter(failed_at__isnull=True).order_by("id")
+
+
+def _claim(shards: list[int | None], limit: int) -> list[StagedEvent] | None:
+    """Lock shards in turn (skipping those another fold holds) and take their waiting rows,
+    up to `limit`; None when every shard was held."""
+    rows: list[StagedEvent] = []
+    held = False
+    for shard in shards:
+        if not _shard_lock(shard):
+            held = True
+            continue
+        waiting = _waiting() if shard is None else _waiting().filter(shard=shard)
+        rows += waiting.select_for_update(skip_locked=True)[: limit - len(rows)]
+        if len(rows) >= limit:
+            break
+    return None if held and not rows else rows
+
+
 def staged_drain(*, team_id: int | None = None) -> int | None:
-    """Fold until nothing is left (of the team's rows, with `team_id`): every waiting shard
-    no other fold holds, again while a shard had more than one fold's worth. The rows
-    claimed, or None if every waiting shard was held by another fold."""
-    if team_id is not None:
-        claimed = total = staged_fold(team_id=team_id)
-        while claimed == FOLD_LIMIT:
-            claimed = staged_fold(team_id=team_id)
-            total += claimed
-        return total
-    total, held = 0, False
-    while True:
-        more = False
-        for shard in _waiting_shards():
-            claimed = staged_fold(shard=shard)
-            held |= claimed is None
-            total += claimed or 0
-            more |= claimed == FOLD_LIMIT
-        if not more:
-            return None if held and not total else total
+    """Fold until nothing is left (of the team's rows, with `team_id`) that another fold
+    does not hold; the rows claimed, or None if other folds held every waiting shard."""
+    claimed = total = staged_fold(team_id=team_id)
+    while claimed == FOLD_LIMIT:
+        claimed = staged_fold(team_id=team_id)
+        total += claimed or 0
+    return total
 
 
 def _fold_rows(rows: list[StagedEvent]):

@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def staged(settings, monkeypatch):
     """Production's setting with the folder thread replaced by a counter of its wake-ups."""
     settings.VOIGHT_FOLD = "thread"
+    # Streams replayed at their own (simulated) times span hours before their one fold.
+    settings.VOIGHT_BACKLOG_MAX_SECONDS = 10**9
     pokes = []
     monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
     return pokes

@@ -43,6 +43,8 @@ def pre_tool_use(n, session="s", command="npm test"):
 def background(settings, monkeypatch):
     """Production's setting with the folder thread replaced by a counter of its wake-ups."""
     settings.VOIGHT_FOLD = "thread"
+    # Streams replayed at their own (simulated) times span hours before their one fold.
+    settings.VOIGHT_BACKLOG_MAX_SECONDS = 10**9
     pokes = []
     monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
     return pokes
@@ -278,7 +280,8 @@ def test_folds_running_side_by_side_store_each_hook_once(team):
 
 
 @pytest.mark.django_db
-def test_health_names_a_backlog_no_process_is_folding(api, background, client):
+def test_health_names_a_backlog_no_process_is_folding(api, background, client, settings):
+    settings.VOIGHT_BACKLOG_MAX_SECONDS = 60
     api.post(HOOK, start())
     health = client.get("/healthz").json()["checks"]["staging"]
     assert (health["ok"], health["waiting"], health["failed"]) == (True, 1, 0)
