@@ -144,17 +144,15 @@ class HookTarget:
     agent_id: int | None
     paused_reason: str | None  # None: not paused
     pause_rules: bool  # the team has an enabled rule whose action pauses the agent
+    staged: bool = False
 
     @property
     def paused(self) -> bool:
         return self.paused_reason is not None
 
 
-def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
-                default_agent: str) -> HookTarget:
-    """The agent `event` will be stored under, its pause state, and whether the team has
-    pause rules — one statement. An event naming no agent joins its session's agent, as the
-    pipeline does."""
+def _target_sql(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
+                default_agent: str) -> tuple[str, list]:
     agent_table = Agent._meta.db_table
     rules = (
         f"EXISTS (SELECT 1 FROM {AlertRule._meta.db_table} r WHERE r.team_id = %s "
@@ -174,14 +172,28 @@ def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
         params += [key.team_id, key.team_id, event.session_external_id,
                    source_default_agent(event, default_agent)]
     query = (
-        f"SELECT a.id, a.paused_at, a.paused_reason, {rules} FROM (SELECT 1) AS one "
-        f"LEFT JOIN {agent_table} a ON a.team_id = %s AND a.slug = {slug_sql}"
+        f"SELECT a.id, a.paused_at, a.paused_reason, {rules} AS pause_rules "
+        f"FROM (SELECT 1) AS one LEFT JOIN {agent_table} a ON a.team_id = %s "
+        f"AND a.slug = {slug_sql}"
     )
+    return query, params
+
+
+def _target(row, staged: bool = False) -> HookTarget:
+    agent_id, paused_at, reason, pause_rules = row[:4]
+    paused = (reason or "agent paused") if paused_at else None
+    return HookTarget(agent_id, paused, bool(pause_rules), staged)
+
+
+def hook_target(key: ApiKey, agent_hint: str | None, event: CanonicalEvent,
+                default_agent: str) -> HookTarget:
+    """The agent `event` will be stored under, its pause state, and whether the team has
+    pause rules — one statement. An event naming no agent joins its session's agent, as the
+    pipeline does."""
+    query, params = _target_sql(key, agent_hint, event, default_agent)
     with connection.cursor() as cursor:
         cursor.execute(query, params)
-        agent_id, paused_at, reason, pause_rules = cursor.fetchone()
-    paused = (reason or "agent paused") if paused_at else None
-    return HookTarget(agent_id, paused, bool(pause_rules))
+        return _target(cursor.fetchone())
 
 
 _COLUMNS = ("team_id", "key_agent_id", "agent_hint", "adapter", "idempotency_key", "shard",
@@ -192,15 +204,40 @@ _STAGE_SQL = (
 )
 
 
-def hook_stage(key: ApiKey, *, adapter: str, body: dict, event: CanonicalEvent,
-               agent_hint: str | None, idempotency_key: str, received_at: datetime) -> None:
-    # A plain INSERT: the request's one write, as cheap as storing the JSON can be.
+def hook_stage(key: ApiKey, event: CanonicalEvent, *, adapter: str, body: dict,
+               agent_hint: str | None, idempotency_key: str, received_at: datetime,
+               paused_only: bool = False) -> HookTarget:
+    """Stage one hook and return its target (`hook_target`), in one statement on PostgreSQL.
+
+    The hook is staged when its agent exists or the team creates agents as they appear —
+    and, with `paused_only` (ingest is refusing: only a paused agent's call, to be denied,
+    goes through), only when its agent is paused. `HookTarget.staged` says whether it was.
+    """
+    values = [key.team_id, key.agent_id, agent_hint or "", adapter, idempotency_key,
+              shard_of(key.team_id, event.session_external_id),
+              json.dumps(body, ensure_ascii=False, separators=(",", ":")), received_at, ""]
+    query, params = _target_sql(key, agent_hint, event, default_agent(adapter))
+    condition = (
+        f"(target.id IS NOT NULL OR {'TRUE' if key.team.auto_create_agents else 'FALSE'}) "
+        f"AND {'target.paused_at IS NOT NULL' if paused_only else 'TRUE'}"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_STAGE_SQL, [
-            key.team_id, key.agent_id, agent_hint or "", adapter, idempotency_key,
-            shard_of(key.team_id, event.session_external_id),
-            json.dumps(body, ensure_ascii=False, separators=(",", ":")), received_at, "",
-        ])
+        if connection.vendor != "postgresql":  # no INSERT inside a WITH: two statements
+            cursor.execute(f"WITH target AS ({query}) SELECT *, {condition} FROM target", params)
+            row = cursor.fetchone()
+            if row[4]:
+                cursor.execute(_STAGE_SQL, values)
+            return _target(row, bool(row[4]))
+        # The request's one write, and the answer's one read, in a single round trip.
+        cursor.execute(
+            f"WITH target AS ({query}), staged AS (INSERT INTO "
+            f"{StagedEvent._meta.db_table} ({', '.join(_COLUMNS)}) SELECT "
+            f"{', '.join(['%s'] * len(_COLUMNS))} FROM target WHERE {condition} RETURNING 1) "
+            "SELECT target.*, EXISTS (SELECT 1 FROM staged) FROM target",
+            [*params, *values],
+        )
+        row = cursor.fetchone()
+    return _target(row, row[4])
 
 
 @dataclasses.dataclass

@@ -97,15 +97,19 @@ def _hook(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     except InvalidEvent as exc:
         return error(400, str(exc))
     hint = agent_hint(request)
-    target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
+    refusing = staging.backlog_full()
+    if refusing and not can_deny(event):
+        return backlog_full()
+    received_at = timezone.now()
+    # While ingest refuses, a paused agent's call still goes through: it is denied, and
+    # recorded.
+    target = staging.hook_stage(key, event, adapter=adapter, body=body, agent_hint=hint,
+                                idempotency_key=idempotency, received_at=received_at,
+                                paused_only=refusing)
     if target.agent_id is None and not key.team.auto_create_agents:
         return error(400, "unknown agent_id and this team does not auto-create agents")
-    received_at = timezone.now()
-    if staging.backlog_full() and not (target.paused and can_deny(event)):
-        # A paused agent's call is still denied (and recorded) when ingest is refusing.
+    if not target.staged:
         return backlog_full()
-    staging.hook_stage(key, adapter=adapter, body=body, event=event, agent_hint=hint,
-                       idempotency_key=idempotency, received_at=received_at)
     # A deniable hook whose team has a pause rule is answered from the folded state: the
     # fold may pause the agent at this very call.
     answer_after_fold = can_deny(event) and not target.paused and target.pause_rules

@@ -234,6 +234,11 @@ def test_a_backlog_older_than_its_bound_refuses_too(api, staged, settings):
 
 # --- real connections and processes --------------------------------------------------------
 
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("shards, advisory locks and other backends: PostgreSQL")
+
+
 def _close():
     close_old_connections()
     connection.close()
@@ -242,6 +247,7 @@ def _close():
 @pytest.mark.django_db(transaction=True)
 def test_folds_of_different_shards_run_at_once_and_never_the_same_shard(team, settings,
                                                                        monkeypatch):
+    _postgres_only()
     settings.VOIGHT_FOLD_SHARDS = 4
     by_shard: dict[int, str] = {}
     n = 0
@@ -310,6 +316,7 @@ staging.staged_drain()
 @pytest.mark.django_db(transaction=True)
 def test_a_folder_killed_mid_fold_loses_nothing_and_stores_nothing_twice(team, api, settings,
                                                                           monkeypatch):
+    _postgres_only()
     settings.VOIGHT_FOLD = "thread"
     monkeypatch.setattr(folder, "poke", lambda: None)
     rng = random.Random(23)
@@ -359,6 +366,7 @@ def test_a_fold_whose_database_connection_dies_leaves_its_rows(team, api, settin
                                                              monkeypatch):
     """The database side of a crash: the fold's backend is terminated mid-fold (as a
     PostgreSQL restart would); its rows stay staged and the next fold stores them once."""
+    _postgres_only()
     settings.VOIGHT_FOLD = "thread"
     monkeypatch.setattr(folder, "poke", lambda: None)
     api.post("/v1/ingest", [event(n) for n in range(10)])
