@@ -224,7 +224,7 @@ def hook_stage(key: ApiKey, event: CanonicalEvent, *, adapter: str, body: dict,
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":  # no INSERT inside a WITH: two statements
             cursor.execute(f"WITH target AS ({query}) SELECT *, {condition} FROM target", params)
-            row = cursor.fetchone()
+            row = cursor.fetchall()[0]  # read to the end: SQLite keeps a live read locked
             if row[4]:
                 cursor.execute(_STAGE_SQL, values)
             return _target(row, bool(row[4]))
