@@ -66,6 +66,8 @@ def merge_tool_calls(new_events) -> dict:
                 by_key[(item.session.pk, key)].append(item)
     if not by_key:
         return {}
+    if set_based():
+        return _merge_tool_calls_in_sql(by_key)
     rows = [
         {"session": session_pk, "key": key, "tool_name": "", "file_path": "", "outcome": ""}
         for session_pk, key in by_key
@@ -82,6 +84,10 @@ def merge_tool_calls(new_events) -> dict:
         counted = (call.session_id, call.key) not in fresh and call.outcome != Outcome.DENIED
         for item in items:
             _merge_call(call, item.canonical)
+        if call.duration_ms is None and call.started_at and call.ended_at:
+            # Once per batch, from its merged times (the SQL path computes it the same way).
+            call.duration_ms = max(
+                int((call.ended_at - call.started_at).total_seconds() * 1000), 0)
         ran[call.session_id] += (call.outcome != Outcome.DENIED) - counted
         changed.append(call)
     sql.update_rows(
@@ -125,8 +131,104 @@ def _merge_call(call: ToolCall, event) -> None:
             call.outcome = Outcome.FAILED
         else:
             call.outcome = Outcome.OK
-    if call.duration_ms is None and call.started_at and call.ended_at:
-        call.duration_ms = max(int((call.ended_at - call.started_at).total_seconds() * 1000), 0)
+
+
+_TOOLCALL = ToolCall._meta.db_table
+_DENIED = f"'{Outcome.DENIED}'"
+_PRE, _DENIAL = f"'{EventType.PRE_TOOL_USE}'", f"'{EventType.TOOL_DENIED}'"
+
+# The batch's call events, as arrays (one round trip, no staging table); `ord` is their
+# order within their call in the batch, which `_merge_call` follows.
+_CALL_EVENTS_SQL = """
+    SELECT * FROM unnest(%(session)s::uuid[], %(key)s::text[], %(ord)s::int[], %(type)s::text[],
+                         %(tool)s::text[], %(file)s::text[], %(ts)s::timestamptz[],
+                         %(duration)s::bigint[], %(outcome)s::text[])
+        AS e(session_id, key, ord, type, tool_name, file_path, ts, duration_ms, outcome)
+"""
+
+# `_merge_call` folded over each call's events, as one grouped UPDATE: after the call's
+# first denial (or from the start when the stored call is denied) every event only moves
+# its start; before it, a PreToolUse moves the start, any other event the end, duration
+# and outcome. `old` is the row as it was (this statement's snapshot).
+_TOOL_CALLS_SQL = f"""
+WITH e AS ({_CALL_EVENTS_SQL}), g AS (
+    SELECT e.session_id, e.key, c.outcome = {_DENIED} AS was_denied, c.outcome AS old_outcome,
+        (array_agg(e.tool_name ORDER BY e.ord) FILTER (WHERE e.tool_name <> ''))[1] AS tool_name,
+        (array_agg(e.file_path ORDER BY e.ord) FILTER (WHERE e.file_path <> ''))[1] AS file_path,
+        min(e.ord) FILTER (WHERE e.type = {_DENIAL}) AS first_denial,
+        min(e.ts) FILTER (WHERE e.type = {_PRE}) AS pre_min, min(e.ts) AS all_min,
+        array_agg(e.ord) AS ords, array_agg(e.type) AS types, array_agg(e.ts) AS times,
+        array_agg(e.duration_ms) AS durations, array_agg(e.outcome) AS outcomes
+    FROM e JOIN {_TOOLCALL} c ON c.session_id = e.session_id AND c.key = e.key
+    GROUP BY e.session_id, e.key, c.outcome
+), m AS (
+    SELECT g.session_id, g.key, g.was_denied, g.old_outcome, g.tool_name, g.file_path,
+        g.first_denial, g.pre_min,
+        CASE WHEN g.was_denied THEN g.all_min ELSE (
+            SELECT min(x.ts) FROM unnest(g.ords, g.times) AS x(ord, ts)
+            WHERE x.ord >= g.first_denial) END AS denied_min,
+        r.ran_max, r.ran_duration, r.ran_failed, r.ran_events
+    FROM g LEFT JOIN LATERAL (
+        SELECT max(x.ts) AS ran_max,
+            (array_agg(x.duration_ms ORDER BY x.ord DESC)
+                FILTER (WHERE x.duration_ms IS NOT NULL))[1] AS ran_duration,
+            bool_or(x.outcome = '{Outcome.FAILED}') AS ran_failed, count(*) AS ran_events
+        FROM unnest(g.ords, g.types, g.times, g.durations, g.outcomes)
+            AS x(ord, type, ts, duration_ms, outcome)
+        WHERE NOT g.was_denied AND x.type NOT IN ({_PRE}, {_DENIAL})
+            AND (g.first_denial IS NULL OR x.ord < g.first_denial)
+    ) r ON true
+), merged AS (
+    SELECT m.*, c.id,
+        least(c.started_at, m.pre_min, m.denied_min) AS started_at,
+        greatest(c.ended_at, m.ran_max) AS ended_at,
+        coalesce(m.ran_duration, c.duration_ms) AS known_duration,
+        CASE WHEN m.was_denied OR m.first_denial IS NOT NULL THEN {_DENIED}
+             WHEN m.ran_events > 0 THEN
+                CASE WHEN c.outcome = '{Outcome.FAILED}' OR m.ran_failed
+                     THEN '{Outcome.FAILED}' ELSE '{Outcome.OK}' END
+             ELSE c.outcome END AS outcome
+    FROM m JOIN {_TOOLCALL} c ON c.session_id = m.session_id AND c.key = m.key
+)
+UPDATE {_TOOLCALL} t SET
+    tool_name = CASE WHEN t.tool_name <> '' THEN t.tool_name ELSE coalesce(m.tool_name, '') END,
+    file_path = CASE WHEN t.file_path <> '' THEN t.file_path ELSE coalesce(m.file_path, '') END,
+    started_at = m.started_at, ended_at = m.ended_at, outcome = m.outcome,
+    duration_ms = coalesce(m.known_duration, greatest(
+        trunc(extract(epoch FROM m.ended_at - m.started_at)::float8 * 1000)::bigint, 0))
+FROM merged m WHERE t.id = m.id
+RETURNING t.session_id, t.key, m.old_outcome, m.outcome
+"""
+
+
+def _merge_tool_calls_in_sql(by_key: dict) -> dict:
+    """`merge_tool_calls` on PostgreSQL: the new keys inserted, then every call merged with
+    its events in one statement; returns the same {session pk: change in calls that ran}."""
+    rows = [
+        {"session": session_pk, "key": key, "tool_name": "", "file_path": "", "outcome": ""}
+        for session_pk, key in sorted(by_key, key=lambda k: (str(k[0]), k[1]))
+    ]
+    inserted = sql.insert_ignore(ToolCall, rows, ["session", "key"], ["session", "key"])
+    fresh = {(_pk(session_pk), key) for session_pk, key in inserted}
+    columns: dict[str, list] = {name: [] for name in (
+        "session", "key", "ord", "type", "tool", "file", "ts", "duration", "outcome")}
+    for (session_pk, key), items in by_key.items():
+        for position, item in enumerate(items):
+            event = item.canonical
+            for name, value in (
+                ("session", session_pk), ("key", key), ("ord", position),
+                ("type", event.type), ("tool", event.tool_name), ("file", event.file_path),
+                ("ts", event.ts), ("duration", event.duration_ms), ("outcome", event.outcome),
+            ):
+                columns[name].append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_TOOL_CALLS_SQL, columns)
+        merged = cursor.fetchall()
+    ran: dict = defaultdict(int)
+    for session_pk, key, old_outcome, outcome in merged:
+        counted = (_pk(session_pk), key) not in fresh and old_outcome != Outcome.DENIED
+        ran[_pk(session_pk)] += (outcome != Outcome.DENIED) - counted
+    return ran
 
 
 # --- usage --------------------------------------------------------------------------------
