@@ -194,8 +194,9 @@ UPDATE {_TOOLCALL} t SET
     tool_name = CASE WHEN t.tool_name <> '' THEN t.tool_name ELSE coalesce(m.tool_name, '') END,
     file_path = CASE WHEN t.file_path <> '' THEN t.file_path ELSE coalesce(m.file_path, '') END,
     started_at = m.started_at, ended_at = m.ended_at, outcome = m.outcome,
-    duration_ms = coalesce(m.known_duration, greatest(
-        trunc(extract(epoch FROM m.ended_at - m.started_at)::float8 * 1000)::bigint, 0))
+    -- greatest() skips NULLs: a call without both times keeps no duration
+    duration_ms = coalesce(m.known_duration, CASE WHEN m.ended_at IS NOT NULL THEN greatest(
+        trunc(extract(epoch FROM m.ended_at - m.started_at)::float8 * 1000)::bigint, 0) END)
 FROM merged m WHERE t.id = m.id
 RETURNING t.session_id, t.key, m.old_outcome, m.outcome
 """
