@@ -66,6 +66,8 @@ def merge_tool_calls(new_events) -> dict:
                 by_key[(item.session.pk, key)].append(item)
     if not by_key:
         return {}
+    if set_based():
+        return _merge_tool_calls_in_sql(by_key)
     rows = [
         {"session": session_pk, "key": key, "tool_name": "", "file_path": "", "outcome": ""}
         for session_pk, key in by_key
@@ -82,6 +84,10 @@ def merge_tool_calls(new_events) -> dict:
         counted = (call.session_id, call.key) not in fresh and call.outcome != Outcome.DENIED
         for item in items:
             _merge_call(call, item.canonical)
+        if call.duration_ms is None and call.started_at and call.ended_at:
+            # Once per batch, from its merged times (the SQL path computes it the same way).
+            call.duration_ms = max(
+                int((call.ended_at - call.started_at).total_seconds() * 1000), 0)
         ran[call.session_id] += (call.outcome != Outcome.DENIED) - counted
         changed.append(call)
     sql.update_rows(
@@ -125,8 +131,105 @@ def _merge_call(call: ToolCall, event) -> None:
             call.outcome = Outcome.FAILED
         else:
             call.outcome = Outcome.OK
-    if call.duration_ms is None and call.started_at and call.ended_at:
-        call.duration_ms = max(int((call.ended_at - call.started_at).total_seconds() * 1000), 0)
+
+
+_TOOLCALL = ToolCall._meta.db_table
+_DENIED = f"'{Outcome.DENIED}'"
+_PRE, _DENIAL = f"'{EventType.PRE_TOOL_USE}'", f"'{EventType.TOOL_DENIED}'"
+
+# The batch's call events, as arrays (one round trip, no staging table); `ord` is their
+# order within their call in the batch, which `_merge_call` follows.
+_CALL_EVENTS_SQL = """
+    SELECT * FROM unnest(%(session)s::uuid[], %(key)s::text[], %(ord)s::int[], %(type)s::text[],
+                         %(tool)s::text[], %(file)s::text[], %(ts)s::timestamptz[],
+                         %(duration)s::bigint[], %(outcome)s::text[])
+        AS e(session_id, key, ord, type, tool_name, file_path, ts, duration_ms, outcome)
+"""
+
+# `_merge_call` folded over each call's events, as one grouped UPDATE: after the call's
+# first denial (or from the start when the stored call is denied) every event only moves
+# its start; before it, a PreToolUse moves the start, any other event the end, duration
+# and outcome. `old` is the row as it was (this statement's snapshot).
+_TOOL_CALLS_SQL = f"""
+WITH e AS ({_CALL_EVENTS_SQL}), g AS (
+    SELECT e.session_id, e.key, c.outcome = {_DENIED} AS was_denied, c.outcome AS old_outcome,
+        (array_agg(e.tool_name ORDER BY e.ord) FILTER (WHERE e.tool_name <> ''))[1] AS tool_name,
+        (array_agg(e.file_path ORDER BY e.ord) FILTER (WHERE e.file_path <> ''))[1] AS file_path,
+        min(e.ord) FILTER (WHERE e.type = {_DENIAL}) AS first_denial,
+        min(e.ts) FILTER (WHERE e.type = {_PRE}) AS pre_min, min(e.ts) AS all_min,
+        array_agg(e.ord) AS ords, array_agg(e.type) AS types, array_agg(e.ts) AS times,
+        array_agg(e.duration_ms) AS durations, array_agg(e.outcome) AS outcomes
+    FROM e JOIN {_TOOLCALL} c ON c.session_id = e.session_id AND c.key = e.key
+    GROUP BY e.session_id, e.key, c.outcome
+), m AS (
+    SELECT g.session_id, g.key, g.was_denied, g.old_outcome, g.tool_name, g.file_path,
+        g.first_denial, g.pre_min,
+        CASE WHEN g.was_denied THEN g.all_min ELSE (
+            SELECT min(x.ts) FROM unnest(g.ords, g.times) AS x(ord, ts)
+            WHERE x.ord >= g.first_denial) END AS denied_min,
+        r.ran_max, r.ran_duration, r.ran_failed, r.ran_events
+    FROM g LEFT JOIN LATERAL (
+        SELECT max(x.ts) AS ran_max,
+            (array_agg(x.duration_ms ORDER BY x.ord DESC)
+                FILTER (WHERE x.duration_ms IS NOT NULL))[1] AS ran_duration,
+            bool_or(x.outcome = '{Outcome.FAILED}') AS ran_failed, count(*) AS ran_events
+        FROM unnest(g.ords, g.types, g.times, g.durations, g.outcomes)
+            AS x(ord, type, ts, duration_ms, outcome)
+        WHERE NOT g.was_denied AND x.type NOT IN ({_PRE}, {_DENIAL})
+            AND (g.first_denial IS NULL OR x.ord < g.first_denial)
+    ) r ON true
+), merged AS (
+    SELECT m.*, c.id,
+        least(c.started_at, m.pre_min, m.denied_min) AS started_at,
+        greatest(c.ended_at, m.ran_max) AS ended_at,
+        coalesce(m.ran_duration, c.duration_ms) AS known_duration,
+        CASE WHEN m.was_denied OR m.first_denial IS NOT NULL THEN {_DENIED}
+             WHEN m.ran_events > 0 THEN
+                CASE WHEN c.outcome = '{Outcome.FAILED}' OR m.ran_failed
+                     THEN '{Outcome.FAILED}' ELSE '{Outcome.OK}' END
+             ELSE c.outcome END AS outcome
+    FROM m JOIN {_TOOLCALL} c ON c.session_id = m.session_id AND c.key = m.key
+)
+UPDATE {_TOOLCALL} t SET
+    tool_name = CASE WHEN t.tool_name <> '' THEN t.tool_name ELSE coalesce(m.tool_name, '') END,
+    file_path = CASE WHEN t.file_path <> '' THEN t.file_path ELSE coalesce(m.file_path, '') END,
+    started_at = m.started_at, ended_at = m.ended_at, outcome = m.outcome,
+    -- greatest() skips NULLs: a call without both times keeps no duration
+    duration_ms = coalesce(m.known_duration, CASE WHEN m.ended_at IS NOT NULL THEN greatest(
+        trunc(extract(epoch FROM m.ended_at - m.started_at)::float8 * 1000)::bigint, 0) END)
+FROM merged m WHERE t.id = m.id
+RETURNING t.session_id, t.key, m.old_outcome, m.outcome
+"""
+
+
+def _merge_tool_calls_in_sql(by_key: dict) -> dict:
+    """`merge_tool_calls` on PostgreSQL: the new keys inserted, then every call merged with
+    its events in one statement; returns the same {session pk: change in calls that ran}."""
+    rows = [
+        {"session": session_pk, "key": key, "tool_name": "", "file_path": "", "outcome": ""}
+        for session_pk, key in sorted(by_key, key=lambda k: (str(k[0]), k[1]))
+    ]
+    inserted = sql.insert_ignore(ToolCall, rows, ["session", "key"], ["session", "key"])
+    fresh = {(_pk(session_pk), key) for session_pk, key in inserted}
+    columns: dict[str, list] = {name: [] for name in (
+        "session", "key", "ord", "type", "tool", "file", "ts", "duration", "outcome")}
+    for (session_pk, key), items in by_key.items():
+        for position, item in enumerate(items):
+            event = item.canonical
+            for name, value in (
+                ("session", session_pk), ("key", key), ("ord", position),
+                ("type", event.type), ("tool", event.tool_name), ("file", event.file_path),
+                ("ts", event.ts), ("duration", event.duration_ms), ("outcome", event.outcome),
+            ):
+                columns[name].append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_TOOL_CALLS_SQL, columns)
+        merged = cursor.fetchall()
+    ran: dict = defaultdict(int)
+    for session_pk, key, old_outcome, outcome in merged:
+        counted = (_pk(session_pk), key) not in fresh and old_outcome != Outcome.DENIED
+        ran[_pk(session_pk)] += (outcome != Outcome.DENIED) - counted
+    return ran
 
 
 # --- usage --------------------------------------------------------------------------------
@@ -237,6 +340,9 @@ def traces_recompute(trace_pks: set[int], details: set[int] | None = None,
     session's events back from the prompt, two queries per trace.
     """
     if not trace_pks:
+        return
+    if set_based():
+        _traces_recompute_in_sql(sorted(trace_pks), details, sessions_without_wakeups)
         return
     pks = sql.padded(sorted(trace_pks))
     traces = {t.pk: t for t in _traces_with_superseded(pks)}
@@ -403,10 +509,178 @@ def _trace_texts(traces: dict) -> dict:
             if isinstance(payload.get("_voight_wakeup"), dict):
                 text["wakeup"] = payload["_voight_wakeup"]
         elif event_type == EventType.STOP:
-            response = payload.get("last_assistant_message") or payload.get("response_text")
-            if isinstance(response, str) and response:
+            response = next((
+                value for value in (payload.get("last_assistant_message"),
+                                    payload.get("response_text"))
+                if isinstance(value, str) and value
+            ), None)
+            if response:
                 text["response"] = response
     return texts
+
+
+# --- traces, set-based (PostgreSQL) ----------------------------------------------------------
+#
+# The same rollups as above in two statements for all of a batch's traces, computed by
+# PostgreSQL from the events: reading every trace and its aggregates into Python and writing
+# them back cost more than the database spent on them (a quarter of a 100-event fold).
+
+SET_BASED = True  # tests switch it off to run the Python path on the same database
+
+
+def set_based() -> bool:
+    return SET_BASED and connection.vendor == "postgresql"
+
+
+_TRACE, _EVENT, _USAGE = Trace._meta.db_table, Event._meta.db_table, Usage._meta.db_table
+_TOOL_TYPES = ", ".join(f"'{t}'" for t in EventType.TOOL)
+
+# Counts, times, status and kind of every touched trace. `old` is read in the statement's
+# snapshot, before the update: "superseded" compares with the other traces' starts as they
+# were, like the Python path. Returns each trace's session, whether its start moved, and its
+# first prompt's time (the wakeup match needs it).
+_TRACE_COUNTS_SQL = f"""
+WITH old AS (
+    SELECT t.id, t.session_id, t.started_at, EXISTS (
+        SELECT 1 FROM {_TRACE} s WHERE s.session_id = t.session_id AND s.started_at > t.started_at
+    ) AS superseded
+    FROM {_TRACE} t WHERE t.id = ANY(%(pks)s)
+), agg AS (
+    SELECT e.trace_id, count(*) AS n,
+        count(*) FILTER (WHERE e.outcome = '{Outcome.FAILED}') AS errors,
+        count(DISTINCT CASE
+            WHEN e.type IN ({_TOOL_TYPES}) AND e.tool_use_id <> '' THEN e.tool_use_id
+            WHEN e.type = '{EventType.PRE_TOOL_USE}' THEN e.uid::text END)
+        - count(DISTINCT e.tool_use_id) FILTER (WHERE e.type = '{EventType.TOOL_DENIED}')
+            AS tools,
+        min(e.ts) AS first, max(e.ts) AS last,
+        min(e.ts) FILTER (WHERE e.type = '{EventType.USER_PROMPT}') AS prompt_at,
+        max(e.ts) FILTER (WHERE e.type IN ('{EventType.STOP}', '{EventType.STOP_FAILURE}'))
+            AS stop_at,
+        count(*) FILTER (WHERE e.type = '{EventType.STOP_FAILURE}') AS failed_stops
+    FROM {_EVENT} e WHERE e.trace_id = ANY(%(pks)s) GROUP BY e.trace_id
+), new AS (
+    SELECT o.id, o.started_at AS old_started, a.prompt_at, a.stop_at,
+        coalesce(a.n, 0) AS n, coalesce(a.errors, 0) AS errors,
+        greatest(coalesce(a.tools, 0), 0) AS tools, coalesce(a.failed_stops, 0) AS failed_stops,
+        coalesce(a.prompt_at, least(a.first, o.started_at)) AS started_at,
+        CASE WHEN a.stop_at IS NOT NULL THEN a.stop_at
+             WHEN o.superseded THEN coalesce(a.last, o.started_at) END AS ended_at,
+        CASE WHEN a.stop_at IS NOT NULL THEN
+                CASE WHEN a.failed_stops > 0 THEN 'stop_failure' ELSE 'stop' END
+             WHEN o.superseded THEN 'interrupted' ELSE '' END AS end_reason
+    FROM old o LEFT JOIN agg a ON a.trace_id = o.id
+)
+UPDATE {_TRACE} t SET
+    event_count = n.n, error_count = n.errors, tool_count = n.tools,
+    started_at = n.started_at, ended_at = n.ended_at, end_reason = n.end_reason,
+    status = CASE WHEN n.failed_stops > 0 OR n.errors > 0 THEN '{Trace.Status.ERRORED}'
+                  WHEN n.ended_at IS NOT NULL THEN '{Trace.Status.COMPLETED}'
+                  ELSE '{Trace.Status.RUNNING}' END,
+    -- as Python computes it: float seconds times 1000, truncated
+    duration_ms = trunc(extract(epoch FROM n.ended_at - n.started_at)::float8 * 1000)::bigint,
+    kind = CASE WHEN n.prompt_at IS NOT NULL AND n.stop_at IS NOT NULL AND n.tools = 0
+                THEN '{Trace.Kind.TEXT_RESPONSE}' ELSE '{Trace.Kind.TOOLS}' END
+FROM new n WHERE t.id = n.id
+RETURNING t.id, t.session_id, n.old_started <> n.started_at, n.prompt_at
+"""
+
+
+def _json_text(field: str) -> str:
+    """SQL for a prompt payload's `_voight_<field>` (else `<field>`) when a non-empty string."""
+    value = f"CASE WHEN p.payload ? '_voight_{field}' THEN p.payload -> '_voight_{field}' " \
+            f"ELSE p.payload -> '{field}' END"
+    return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN nullif({value} #>> '{{}}', '') END"
+
+
+def _string(value: str) -> str:
+    return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN nullif({value} #>> '{{}}', '') END"
+
+
+_SOURCE = "(CASE WHEN p.payload ->> '_voight_prompt_source' IN ('user', 'system') " \
+    "THEN p.payload ->> '_voight_prompt_source' END)"
+
+# Files, usage sums and texts of the traces whose batch could change them (`details`), as
+# `_trace_texts` and the Python path read them. Returns the traces whose prompt names no
+# source: a pending ScheduleWakeup may have sent it (matched in Python, few).
+_TRACE_DETAILS_SQL = f"""
+WITH files AS (
+    SELECT f.trace_id, jsonb_agg(f.file_path ORDER BY f.file_path COLLATE "C") AS paths
+    FROM (SELECT DISTINCT e.trace_id, e.file_path FROM {_EVENT} e
+          WHERE e.trace_id = ANY(%(pks)s) AND e.type IN ({_TOOL_TYPES}) AND e.file_path <> ''
+          AND e.tool_use_id NOT IN (
+              SELECT d.tool_use_id FROM {_EVENT} d
+              WHERE d.trace_id = ANY(%(pks)s) AND d.type = '{EventType.TOOL_DENIED}')) f
+    GROUP BY f.trace_id
+), sums AS (
+    SELECT e.trace_id, {", ".join(f"sum(u.{f}) AS {f}" for f in TOKEN_FIELDS)},
+        sum(u.cost_usd) AS cost
+    FROM {_USAGE} u JOIN {_EVENT} e ON e.id = u.event_id
+    WHERE e.trace_id = ANY(%(pks)s) GROUP BY e.trace_id
+), prompts AS (
+    SELECT DISTINCT ON (e.trace_id) e.trace_id, e.prompt_id, e.privacy_level, e.payload
+    FROM {_EVENT} e WHERE e.trace_id = ANY(%(pks)s) AND e.type = '{EventType.USER_PROMPT}'
+    ORDER BY e.trace_id, e.ts, e.id
+), responses AS (
+    SELECT DISTINCT ON (r.trace_id) r.trace_id, r.response FROM (
+        SELECT e.trace_id, e.ts, e.id, coalesce(
+            {_string("e.payload -> 'last_assistant_message'")},
+            {_string("e.payload -> 'response_text'")}) AS response
+        FROM {_EVENT} e WHERE e.trace_id = ANY(%(pks)s) AND e.type = '{EventType.STOP}') r
+    WHERE r.response IS NOT NULL ORDER BY r.trace_id, r.ts DESC, r.id DESC
+), d AS (
+    SELECT t.id, f.paths, s.input_tokens, s.output_tokens, s.cache_read_tokens,
+        s.cache_write_tokens, s.cost, p.payload, p.prompt_id AS event_prompt_id,
+        p.privacy_level AS event_privacy, r.response
+    FROM {_TRACE} t LEFT JOIN files f ON f.trace_id = t.id LEFT JOIN sums s ON s.trace_id = t.id
+    LEFT JOIN prompts p ON p.trace_id = t.id LEFT JOIN responses r ON r.trace_id = t.id
+    WHERE t.id = ANY(%(pks)s)
+)
+UPDATE {_TRACE} t SET
+    files_touched = coalesce(p.paths, '[]'::jsonb),
+    {", ".join(f"{f} = coalesce(p.{f}, 0)" for f in TOKEN_FIELDS)},
+    cost_usd = coalesce(p.cost, 0),
+    prompt = coalesce({_string("p.payload -> 'prompt'")}, ''),
+    prompt_id = CASE WHEN t.prompt_id <> '' THEN t.prompt_id
+                     ELSE coalesce(p.event_prompt_id, '') END,
+    privacy_level = coalesce(p.event_privacy, t.privacy_level),
+    response_text = coalesce(p.response, ''),
+    git_branch = coalesce({_json_text("git_branch")}, t.git_branch),
+    git_sha = coalesce({_json_text("git_sha")}, t.git_sha),
+    project_path = coalesce({_json_text("cwd")}, t.project_path),
+    prompt_source = coalesce({_SOURCE}, '{Trace.PromptSource.USER}'),
+    wakeup = CASE WHEN {_SOURCE} IS NOT NULL
+                  AND jsonb_typeof(p.payload -> '_voight_wakeup') = 'object'
+                  THEN p.payload -> '_voight_wakeup' END
+FROM d p WHERE t.id = p.id
+RETURNING t.id, t.session_id, p.payload IS NOT NULL AND {_SOURCE} IS NULL
+"""
+
+
+def _traces_recompute_in_sql(pks: list, details, sessions_without_wakeups) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(_TRACE_COUNTS_SQL, {"pks": pks})
+        counted = cursor.fetchall()
+        detailed = set(pks) if details is None else set(pks) & set(details)
+        # A trace whose start moved shifts its session's boundaries (which prompt a wakeup
+        # follows): the session's touched traces then get everything recomputed.
+        moved = {session_pk for _, session_pk, has_moved, _ in counted if has_moved}
+        detailed |= {pk for pk, session_pk, _, _ in counted if session_pk in moved}
+        if not detailed:
+            return
+        cursor.execute(_TRACE_DETAILS_SQL, {"pks": sorted(detailed)})
+        unsourced = cursor.fetchall()
+    prompt_at = {pk: at for pk, _, _, at in counted}
+    matched = []
+    for pk, session_pk, needs_match in unsourced:
+        if not needs_match or session_pk in sessions_without_wakeups or not prompt_at.get(pk):
+            continue
+        trace = Trace(pk=pk, session_id=session_pk)
+        trace.wakeup = _matching_wakeup(trace, prompt_at[pk])
+        if trace.wakeup:
+            trace.prompt_source = Trace.PromptSource.SYSTEM
+            matched.append(trace)
+    sql.update_rows(matched, ["prompt_source", "wakeup"])
 
 
 def wakeup_due(payload: dict, ts):
