@@ -29,5 +29,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# The hook benchmark drives its requests with wrk: installed here when apt-get can.
 bench: install
+	@command -v wrk >/dev/null || { command -v apt-get >/dev/null && apt-get install -y -q wrk >/dev/null; } || echo "wrk is not installed: the hook figures will be skipped"
 	$(VENV)/bin/python -m bench

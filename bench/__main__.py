@@ -30,8 +30,9 @@ BENCHMARKS = [
     "ingest_batch", "fold_scaling", "visibility", "hook_request", "hook_client",
     "status_recompute", "live", "pages", "csv_export",
 ]
-# Opt-in only (`--only soak`): minutes long, and it wants the machine to itself.
-OPT_IN = ["soak"]
+# Opt-in only: the soak is minutes long and wants the machine to itself; pg_restart restarts
+# the machine's PostgreSQL.
+OPT_IN = ["soak", "pg_restart"]
 
 
 def _hook_client(quick: bool) -> dict:

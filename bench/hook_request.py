@@ -11,16 +11,17 @@ wrk with the same Lua script and bodies, at 8 and 32 connections, interleaved.
 Bodies interleave several sessions round-robin so that concurrent requests mostly belong to
 different sessions (one Claude Code session posts its hooks one after the other); the
 session ids are rewritten per pass so a replay never turns into duplicates.
-Targets: ≥ 0.8 × the bare view's requests/s; p99 ≤ 25 ms at 8 connections.
+Targets (issue "One write path"): ≥ 0.8 × the keyed insert's requests/s — the floor for any
+authenticated write — and p99 ≤ 25 ms at 8 connections; the bare view's ratio is printed too.
 
 A hook request stages its hook and the workers' folder threads store it (ingest/staging.py),
 so the answer rate alone could hide a backlog: after each run the benchmark waits for the
 staged rows to be folded and reports hooks *stored* per second (requests over wrk's time
 plus the drain), and checks that every answered hook became exactly one event.
 
-Needs `wrk` on PATH (Debian/Ubuntu: `apt-get install -y wrk`; macOS: `brew install wrk`);
-without it the benchmark is skipped with that hint rather than measured by a Python client
-that would itself be the bottleneck on a 2-core machine.
+Needs `wrk` on PATH: `make bench` installs it with apt-get where it can (Debian/Ubuntu; macOS:
+`brew install wrk`); without it the benchmark is skipped with that hint rather than measured
+by a Python client that would itself be the bottleneck on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -189,15 +190,15 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
             errors = hook["non2xx"] + hook["socket_errors"]
             label = f"{connections} connections"
             figures.append(common.figure(
-                f"hook request, {label}", hook["req_per_s"], "req/s",
-                reference=bare["req_per_s"], reference_name="bare insert req/s",
-                target=f"≥ {TARGET_RATIO}× bare",
-                ok=hook["req_per_s"] >= TARGET_RATIO * bare["req_per_s"] and not errors,
-            ))
-            figures.append(common.figure(
                 f"hook request vs keyed insert, {label}", hook["req_per_s"], "req/s",
                 reference=keyed["req_per_s"],
                 reference_name="req/s of the bare insert behind the key check and rate limit",
+                target=f"≥ {TARGET_RATIO}× keyed",
+                ok=hook["req_per_s"] >= TARGET_RATIO * keyed["req_per_s"] and not errors,
+            ))
+            figures.append(common.figure(
+                f"  hook request vs bare insert, {label}", hook["req_per_s"], "req/s",
+                reference=bare["req_per_s"], reference_name="bare insert req/s",
             ))
             figures.append(common.figure(
                 f"hooks stored, {label} (answers + drain)",
