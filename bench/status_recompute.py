@@ -196,21 +196,26 @@ def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
     from sessions.models import Session
 
     with transaction.atomic():
+        updated_before = _hot_updates()
         started = time.perf_counter()
         changed = statuses_tick(now, sweep=False)
         seconds = time.perf_counter() - started
+        updated_after = _hot_updates()
         written = list(
             Session.objects.filter(updated_at=now)
             .values_list("pk", "status", "status_reason", "ended_at", "end_reason",
                          "status_due_at")
         )
-        hot = _hot_updates()
+        hot = (updated_after[0] - updated_before[0], updated_after[1] - updated_before[1])
         transaction.set_rollback(True)
     return seconds, changed, written, hot
 
 
 def _hot_updates() -> tuple[int, int]:
-    """(rows updated, of which heap-only) on the session table in this transaction so far.
+    """(rows updated, of which heap-only) on the session table, as this backend counts them.
+
+    Read before and after: the counts also hold earlier transactions' (a rolled-back bare
+    UPDATE's, say) until the backend flushes them to the shared statistics.
 
     A HOT update writes no index entries; any change to an indexed column (status, a
     deadline in a partial index) rules it out, which is what the bare UPDATE pays too.
