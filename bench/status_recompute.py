@@ -374,10 +374,12 @@ def run(quick: bool = False) -> dict:
                       reference=result["bare_update_s"],
                       reference_name="bare UPDATE of the same rows, s",
                       target=f"≤ {TARGET_S} s", ok=result["ok"], higher_is_better=False),
+        # In ms: the reference is well under a millisecond, which 3 decimals of seconds lose.
         common.figure(f"status tick with nothing due ({count // 1000}k sessions), median",
-                      result["quiet_tick_s"], "s", reference=result["quiet_bare_s"],
-                      reference_name="bare locking read of the due rows, s",
-                      target=f"≤ {QUIET_TARGET_S} s", ok=result["quiet_ok"],
+                      result["quiet_tick_s"] * 1000, "ms",
+                      reference=result["quiet_bare_s"] * 1000,
+                      reference_name="bare locking read of the due rows, ms",
+                      target=f"≤ {QUIET_TARGET_S * 1000:g} ms", ok=result["quiet_ok"],
                       higher_is_better=False),
     ], "details": result}
 
