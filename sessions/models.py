@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from voight.models import Team
@@ -94,6 +95,11 @@ class Session(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     status_reason = models.CharField(max_length=300, blank=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    # When time next changes this open session's status (or ends it); NULL once it ended or
+    # while its agent is paused. The beat reads only open sessions past theirs. A new row is
+    # due at once (the next tick decides it), whatever inserted it. Written by sessions.status.
+    status_due_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                         default=timezone.now, db_default=Now())
     # Needs-you: the latest event asks a human (permission, idle or elicitation prompt).
     awaiting = models.BooleanField(default=False)
     awaiting_reason = models.CharField(max_length=200, blank=True)
@@ -144,7 +150,9 @@ class Session(models.Model):
             models.Index(fields=["team", "-awaiting_since", "-started_at"],
                          name="session_needs_you", condition=models.Q(awaiting=True)),
             models.Index(fields=["agent", "-started_at"], name="session_agent_started"),
-            models.Index(fields=["status"], name="session_status"),
+            # The beat's worklist: open sessions by deadline.
+            models.Index(fields=["status_due_at"], name="session_status_due",
+                         condition=models.Q(ended_at__isnull=True)),
             models.Index(fields=["team", "status"], name="session_team_status"),
             models.Index(fields=["last_event_at"], name="session_last_event"),
             models.Index(fields=["parent"], name="session_parent"),

@@ -1,15 +1,28 @@
 """The one place a session's status is decided (SPEC 5).
 
-Precedence, highest first: paused > errored > stale > done > idle > active. The decision is
-a SQL expression so ingest (the sessions a batch touched), acknowledgement, pause and the beat
-task (every session whose window may have passed) run the very same rule as one guarded,
-set-based UPDATE.
+Precedence, highest first: paused > errored > stale > done > idle > active. Time can also end
+an open session (no heartbeat for the stale window, no activity for the autoclose window);
+that end is part of the rule, so a session is closed by whichever path looks at it first.
+
+The rule also decides the session's deadline, `status_due_at`: when time next changes its
+status or ends it (NULL once it ended, or while its agent is paused). The beat reads only the
+open sessions whose deadline passed, and it alone writes the deadlines it decides, with its
+own windows; every other path that writes a session sets it to its own `now`, which hands the
+row to the next tick. So a deadline is never computed with another process's windows, and no
+path of the rule can leave one too late. What bypasses the rule is caught by the beat's
+periodic sweep (`lifecycle.statuses_tick`).
+
+It is SQL: ingest (the sessions a batch touched), acknowledgement, pause and resume, the SDK
+heartbeat and the beat all send the same statement, `UPDATE … FROM (the rule evaluated once
+per row) WHERE the row differs`, so every path decides alike and writes only what changed.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -17,21 +30,20 @@ from django.db.models import (
     BooleanField,
     Case,
     CharField,
-    Exists,
+    DateTimeField,
     F,
-    OuterRef,
+    Lookup,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Cast, Coalesce, Concat, Greatest
+from django.db.models.functions import Cast, Coalesce, Concat, Greatest, Least
 from django.db.models.lookups import LessThan
 from django.utils import timezone
 
-from sessions.models import Agent, Session
+from sessions.models import Session
 
 S = Session.Status
 
@@ -50,34 +62,52 @@ def window_words(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def paused_agent_exists() -> Exists:
-    return Exists(Agent.objects.filter(pk=OuterRef("agent_id"), paused_at__isnull=False))
-
-
 def last_activity():
     # A heartbeat is activity too: an SDK session that only heartbeats is still running.
     return Greatest(F("last_event_at"), Coalesce(F("last_heartbeat_at"), F("last_event_at")))
 
 
+def windows() -> tuple[int, int, int, int]:
+    """(idle, done, stale, autoclose) seconds: everything the rule reads besides the row."""
+    return (settings.VOIGHT_IDLE_AFTER, settings.VOIGHT_DONE_AFTER,
+            settings.VOIGHT_STALE_AFTER, settings.VOIGHT_AUTOCLOSE_AFTER)
+
+
+class IsDistinctFrom(Lookup):
+    """NULL-safe `<>` (`ended_at`, `status_due_at` may be NULL on either side)."""
+
+    lookup_name = "distinct_from"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IS DISTINCT FROM {rhs}", (*lhs_params, *rhs_params)
+
+    def as_sqlite(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} IS NOT {rhs}", (*lhs_params, *rhs_params)
+
+
+def _after(seconds: int):
+    return last_activity() + Value(timedelta(seconds=seconds))
+
+
 def _rules(now: datetime) -> list[tuple[str, Q, object]]:
     """(status, condition, reason) in precedence order; the first condition that holds wins.
 
-    Status and reason come from this one list so they can never disagree.
+    Status and reason come from this one list so they can never disagree. The conditions read
+    `new_ended_at` and `new_end_reason`: the row's end with time's own end folded in.
     """
-    idle_since = now - timedelta(seconds=settings.VOIGHT_IDLE_AFTER)
-    done_since = now - timedelta(seconds=settings.VOIGHT_DONE_AFTER)
-    idle_words = window_words(settings.VOIGHT_IDLE_AFTER)
-    done_words = window_words(settings.VOIGHT_DONE_AFTER)
-    paused_reason = Subquery(
-        Agent.objects.filter(pk=OuterRef("agent_id")).values("paused_reason")[:1]
-    )
-    ended = Q(ended_at__isnull=False)
+    idle, done, stale, autoclose = windows()
+    idle_since = now - timedelta(seconds=idle)
+    done_since = now - timedelta(seconds=done)
+    ended = Q(new_ended_at__isnull=False)
     return [
         # Pausing holds the agent's open sessions; what already ended keeps its own status
         # (a paused agent's history does not all turn `paused`).
-        (S.PAUSED, Q(paused_agent_exists()) & Q(ended_at__isnull=True), Concat(
-            Value("agent paused: "), Coalesce(paused_reason, Value("")),
-            output_field=CharField(),
+        (S.PAUSED, Q(agent__paused_at__isnull=False) & ~ended, Concat(
+            Value("agent paused: "), F("agent__paused_reason"), output_field=CharField(),
         )),
         (S.ERRORED, Q(unacknowledged_error_count__gt=0), Case(
             When(unacknowledged_error_count=1, then=Value("1 unacknowledged error")),
@@ -86,45 +116,240 @@ def _rules(now: datetime) -> list[tuple[str, Q, object]]:
                 output_field=CharField(),
             ),
         )),
-        (S.STALE, ended & Q(end_reason=END_HEARTBEAT), Value(
-            f"no heartbeat for {window_words(settings.VOIGHT_STALE_AFTER)}, closed by the server"
+        (S.STALE, ended & Q(new_end_reason=END_HEARTBEAT), Value(
+            f"no heartbeat for {window_words(stale)}, closed by the server"
         )),
         (S.DONE, ended | Q(LessThan(last_activity(), done_since)), Case(
-            When(end_reason=END_INACTIVITY, ended_at__isnull=False, then=Value(
-                f"closed after {window_words(settings.VOIGHT_AUTOCLOSE_AFTER)} without events"
+            When(ended & Q(new_end_reason=END_INACTIVITY), then=Value(
+                f"closed after {window_words(autoclose)} without events"
             )),
-            When(ended & ~Q(end_reason=""), then=Concat(
-                Value("ended: "), F("end_reason"), output_field=CharField()
+            When(ended & ~Q(new_end_reason=""), then=Concat(
+                Value("ended: "), F("new_end_reason"), output_field=CharField()
             )),
             When(ended, then=Value("ended")),
-            default=Value(f"no events for {done_words}"),
+            default=Value(f"no events for {window_words(done)}"),
         )),
-        (S.IDLE, Q(LessThan(last_activity(), idle_since)), Value(f"no events for {idle_words}")),
+        (S.IDLE, Q(LessThan(last_activity(), idle_since)), Value(
+            f"no events for {window_words(idle)}"
+        )),
     ]
 
 
-def status_expression(now: datetime) -> Case:
-    return Case(
-        *[When(condition, then=Value(status)) for status, condition, _ in _rules(now)],
-        default=Value(S.ACTIVE), output_field=CharField(),
+def _decided(queryset: QuerySet, now: datetime, beat: bool) -> QuerySet:
+    """These sessions with the rule's verdict beside their stored columns (`new_*`), only
+    those where something must be written. One row, one evaluation: the agent is joined
+    rather than probed by a subquery per column.
+
+    A deadline that merely moves later (every event of a running session pushes its idle time
+    back) is left as it is: the beat then visits the session early, finds nothing changed but
+    the deadline, and writes the later one. That keeps ingest from writing the row a second
+    time per batch. For the beat, a deadline that lapsed or must come sooner, or one that
+    appears or goes (an end, a pause), is a write; for the other paths only one that must
+    come sooner, appears or goes is (they write it as `now`, see `_statement`).
+    """
+    idle, done, stale, autoclose = windows()
+    activity = last_activity()
+    running = Q(ended_at__isnull=True, agent__paused_at__isnull=True)
+    heartbeat_lost = running & Q(last_heartbeat_at__isnull=False) & Q(
+        LessThan(activity, now - timedelta(seconds=stale)))
+    inactive = running & Q(LessThan(activity, now - timedelta(seconds=autoclose)))
+    # Ended at its last sign of life, not when the server noticed.
+    queryset = queryset.annotate(
+        new_ended_at=Case(When(heartbeat_lost | inactive, then=activity),
+                          default=F("ended_at"), output_field=DateTimeField()),
+        new_end_reason=Case(
+            When(heartbeat_lost, then=Value(END_HEARTBEAT)),
+            When(inactive, then=Value(END_INACTIVITY)),
+            default=F("end_reason"), output_field=CharField(),
+        ),
     )
+    rules = _rules(now)
+    queryset = queryset.annotate(
+        new_status=Case(*[When(condition, then=Value(status)) for status, condition, _ in rules],
+                        default=Value(S.ACTIVE), output_field=CharField()),
+        new_reason=Case(*[When(condition, then=reason) for _, condition, reason in rules],
+                        default=Value(f"events in the last {window_words(idle)}"),
+                        output_field=CharField()),
+    )
+    # Each candidate moment, or the autoclose (always a candidate) where it does not apply:
+    # SQLite's LEAST is NULL if any argument is.
+    autoclose_at = _after(autoclose)
+
+    def candidate(condition: Q, seconds: int):
+        return Coalesce(Case(When(condition, then=_after(seconds)),
+                             output_field=DateTimeField()), autoclose_at)
+
+    queryset = queryset.annotate(new_due=Case(
+        When(Q(new_ended_at__isnull=False) | Q(agent__paused_at__isnull=False),
+             then=Value(None, output_field=DateTimeField())),
+        default=Least(
+            candidate(Q(new_status=S.ACTIVE), idle),
+            candidate(Q(new_status__in=[S.ACTIVE, S.IDLE]), done),
+            candidate(Q(last_heartbeat_at__isnull=False), stale),
+            autoclose_at,
+        ),
+        output_field=DateTimeField(),
+    ))
+    shown = (
+        ~Q(status=F("new_status")) | ~Q(status_reason=F("new_reason"))
+        | Q(IsDistinctFrom(F("ended_at"), F("new_ended_at")))
+        | ~Q(end_reason=F("new_end_reason"))
+    )
+    sooner = Q(LessThan(F("new_due"), F("status_due_at")))
+    appears_or_goes = (Q(new_due__isnull=True) & Q(status_due_at__isnull=False)) | (
+        Q(new_due__isnull=False) & Q(status_due_at__isnull=True))
+    due = sooner | appears_or_goes
+    if beat:
+        due |= Q(status_due_at__lte=now) & Q(IsDistinctFrom(F("status_due_at"), F("new_due")))
+    return queryset.filter(shown | due)
 
 
-def reason_expression(now: datetime) -> Case:
-    idle_words = window_words(settings.VOIGHT_IDLE_AFTER)
-    return Case(
-        *[When(condition, then=reason) for _, condition, reason in _rules(now)],
-        default=Value(f"events in the last {idle_words}"), output_field=CharField(),
+_COLUMNS = ("id", "team_id", "status", "status_reason", "ended_at", "end_reason",
+            "new_status", "new_reason", "new_ended_at", "new_end_reason", "new_due")
+
+
+def _statement(queryset: QuerySet, now: datetime, beat: bool) -> tuple[str, list]:
+    """`WITH c AS (the verdicts) UPDATE … FROM c RETURNING (id, team_id, status moved,
+    shown change)`.
+
+    The verdicts are read `FOR UPDATE` in primary-key order (the order ingest locks sessions
+    in, so two writers never deadlock). Under the lock PostgreSQL re-reads a row another
+    transaction changed meanwhile and re-evaluates the rule on it, so a concurrent event wins.
+    `status_changed_at` moves only with the status (3 → 4 unacknowledged errors is no new
+    status), `updated_at` only with what a reader sees (a deadline is bookkeeping).
+
+    The beat skips rows another transaction holds: a row being ingested right now is decided
+    by its ingest. It alone writes the deadline it decided; the other paths write their `now`
+    (or NULL where the rule says none), so the next tick decides it with the beat's windows.
+    """
+    decided = (
+        _decided(queryset, now, beat).select_for_update(skip_locked=beat, of=("self",))
+        .order_by("pk").values(*_COLUMNS)
     )
+    sub_sql, sub_params = decided.query.sql_with_params()
+    distinct = "IS NOT" if connection.vendor == "sqlite" else "IS DISTINCT FROM"
+    moved = "c.status <> c.new_status"
+    shown = (f"({moved} OR c.status_reason <> c.new_reason OR c.ended_at {distinct} "
+             "c.new_ended_at OR c.end_reason <> c.new_end_reason)")
+    table = connection.ops.quote_name(Session._meta.db_table)
+    # Reach the rows by primary key: joined to the verdicts, the planner sized the hash join
+    # by its estimate and read the whole table (25 ms at 100k sessions, growing with it).
+    # An array of the ids is one index scan, whatever the estimate.
+    by_pk = " AND s.id = ANY(ARRAY(SELECT id FROM c))" if connection.vendor == "postgresql" else ""
+    sql = (
+        f"WITH c AS MATERIALIZED ({sub_sql}) "
+        f"UPDATE {table} AS s SET status = c.new_status, status_reason = c.new_reason, "
+        "ended_at = c.new_ended_at, end_reason = c.new_end_reason, "
+        "status_due_at = CASE WHEN c.new_due IS NULL THEN NULL ELSE "
+        f"{'c.new_due' if beat else '%s'} END, "
+        f"status_changed_at = CASE WHEN {moved} THEN %s ELSE s.status_changed_at END, "
+        f"updated_at = CASE WHEN {shown} THEN %s ELSE s.updated_at END "
+        f"FROM c WHERE s.id = c.id{by_pk}"
+    )
+    params = [*sub_params, now, now] if beat else [*sub_params, now, now, now]
+    if connection.vendor == "sqlite":
+        # SQLite's RETURNING cannot name the FROM side; `_apply` reads the verdicts first.
+        return sql, params
+    return f"{sql} RETURNING s.id, s.team_id, {moved}, {shown}", params
+
+
+# --- compiled once per process and shape -------------------------------------------------
+
+_BASE_NOW = datetime(2001, 1, 1, tzinfo=UTC)
+_IDS_SLOT = [uuid.UUID(int=1)]
+_compiled: dict = {}
+
+
+def _cached(name: str, build: Callable[[datetime], tuple[str, list]]):
+    """`build`'s SQL with its time parameters, or None if they do not all move with `now`.
+
+    Compiling the rule costs Django ~10 ms, more than ingesting one hook or a quiet tick. The
+    SQL only depends on the windows, so it is compiled once per process with a stand-in time
+    (and id list) and a call shifts the real ones in. Kept only if every time parameter moves
+    exactly with `now` (checked by compiling at two times), so a change to the rule that adds
+    a constant date can never be shifted by mistake: it then just is not cached.
+    """
+    key = (name, connection.vendor, windows())
+    if key not in _compiled:
+        sql, params = build(_BASE_NOW)
+        sql2, params2 = build(_BASE_NOW + timedelta(days=1))
+        usable = sql == sql2 and len(params) == len(params2) and all(
+            (b - a == timedelta(days=1)) if isinstance(a, datetime) else a == b
+            for a, b in zip(params, params2, strict=True)
+        )
+        _compiled[key] = (sql, params) if usable else None
+    return _compiled[key]
+
+
+def _bind(params: list, now: datetime, ids: list | None) -> list:
+    shift = now - _BASE_NOW
+    return [
+        p + shift if isinstance(p, datetime) else (ids if p == _IDS_SLOT else p)
+        for p in params
+    ]
+
+
+class StatusWrite(NamedTuple):
+    id: uuid.UUID
+    team_id: int
+    moved: bool  # the status itself changed
+    shown: bool  # status, reason or end changed (what a reader sees)
+
+
+def _run(sql: str, params: list) -> list[StatusWrite]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [StatusWrite(*row) for row in cursor.fetchall()]
+
+
+def without_jit() -> None:
+    """Turn PostgreSQL's JIT off for the rest of this transaction.
+
+    JIT kicks in on a query's *estimated* cost, and the rule over a large candidate set (the
+    beat's, a pause of a busy agent) pushes the estimate past it: the server then spends
+    1–2 s compiling the CASE for a statement that runs in milliseconds.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
+def _apply(queryset: QuerySet, now: datetime, beat: bool,
+           cached: tuple[str, list] | None = None) -> list[StatusWrite]:
+    with transaction.atomic(savepoint=False):
+        without_jit()
+        if connection.vendor == "sqlite":
+            # One writer at a time (IMMEDIATE transactions): read the verdicts, then write.
+            verdicts = list(_decided(queryset, now, beat).values_list(*_COLUMNS))
+            if not verdicts:
+                return []
+            _run(*_statement(queryset, now, beat))
+            return [
+                StatusWrite(pk, team, old != new, (old, reason, ended, end) != (
+                    new, new_reason, new_ended, new_end))
+                for pk, team, old, reason, ended, end, new, new_reason, new_ended, new_end, _
+                in verdicts
+            ]
+        return _run(*(cached or _statement(queryset, now, beat)))
+
+
+def sessions_apply_status(
+    queryset: QuerySet, now: datetime | None = None, *, beat: bool = False
+) -> list[StatusWrite]:
+    """Apply the status rule to these sessions; returns every row it wrote. `beat` is for
+    the beat's own passes (`sessions_settle_due`, the sweep): see `_statement`."""
+    return _apply(queryset, now or timezone.now(), beat)
+
+
+def sessions_recompute_status(queryset: QuerySet, now: datetime | None = None) -> list:
+    """Apply the status rule to these sessions; returns the ids whose status changed."""
+    return [w.id for w in sessions_apply_status(queryset, now) if w.moved]
 
 
 def pk_in(ids: list) -> Q:
-    """`pk IN ids`, as one array parameter on PostgreSQL.
-
-    The beat writes thousands of rows by id; thousands of `%s` placeholders cost more to
-    build and bind (psycopg splits the query text at each one) than the UPDATE takes to run.
-    It names the session table itself: for top-level Session queries, not subqueries.
-    """
+    """`pk = ANY(ids)`, as one array parameter on PostgreSQL (one statement shape for any
+    number of ids, so it compiles once). Thousands of `%s` placeholders also cost more to
+    build and bind than the statement takes to run. For top-level Session queries."""
     if connection.vendor != "postgresql":
         return Q(pk__in=ids)
     quote = connection.ops.quote_name
@@ -132,126 +357,38 @@ def pk_in(ids: list) -> Q:
     return Q(RawSQL(f"{column} = ANY(%s)", (list(ids),), output_field=BooleanField()))
 
 
-def without_jit() -> None:
-    """Turn PostgreSQL's JIT off for the rest of this transaction.
-
-    JIT kicks in on a query's *estimated* cost, and the rule's correlated subqueries over a
-    large candidate set (the beat's, a pause of a busy agent) push the estimate past it: the
-    server then spends 1–2 s compiling the CASE for a statement that runs in milliseconds.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-
-
-def sessions_apply_status(
-    queryset: QuerySet, now: datetime | None = None, *, skip_locked: bool = False
-) -> list[tuple]:
-    """Apply the status rule to these sessions; returns `(id, team_id)` of every session whose
-    status changed.
-
-    One locking SELECT finds the rows whose status or reason differ, in primary-key order (the
-    order ingest locks sessions in, so two writers never deadlock). Under the lock PostgreSQL
-    re-reads a row another transaction changed meanwhile and re-evaluates the rule on it, so a
-    concurrent event wins. One UPDATE then writes only those rows, repeating the rule in its
-    WHERE, and stamps `status_changed_at` only where the status itself changed.
-
-    `skip_locked` is for the beat: a row being ingested right now is recomputed by its ingest,
-    so the beat passes over it instead of waiting.
-    """
-    now = now or timezone.now()
-    status = status_expression(now)
-    reason = reason_expression(now)
-    with transaction.atomic(savepoint=False):
-        without_jit()
-        rows = list(
-            queryset.filter(~Q(status=status) | ~Q(status_reason=reason))
-            .select_for_update(skip_locked=skip_locked)
-            .order_by("pk")
-            .annotate(new_status=status)
-            .values_list("pk", "team_id", "status", "new_status")
-        )
-        if rows:
-            status_moved = ~Q(status=status)
-            Session.objects.filter(pk_in([pk for pk, *_ in rows])).filter(
-                status_moved | ~Q(status_reason=reason)
-            ).update(
-                status=status, status_reason=reason, updated_at=now,
-                # Only a new status moves the clock lists sort by; a new reason alone
-                # (3 → 4 unacknowledged errors) does not.
-                status_changed_at=Case(
-                    When(status_moved, then=Value(now)), default=F("status_changed_at")
-                ),
-            )
-    return [(pk, team_id) for pk, team_id, old, new in rows if old != new]
-
-
-def sessions_recompute_status(queryset: QuerySet, now: datetime | None = None) -> list:
-    """Apply the status rule to these sessions; returns the ids whose status changed."""
-    return [pk for pk, _ in sessions_apply_status(queryset, now)]
-
-
-# --- ingest's pre-check, compiled once per process ---------------------------------------
-
-_PRECHECK_NOW = datetime(2001, 1, 1, tzinfo=UTC)
-_PRECHECK_MAX = 64
-_precheck_sql: dict = {}
-
-
-def _compile_precheck(n: int, now: datetime) -> tuple[str, list]:
-    slots = [uuid.UUID(int=i + 1) for i in range(n)]
-    status, reason = status_expression(now), reason_expression(now)
-    return (
-        Session.objects.filter(pk__in=slots)
-        .filter(~Q(status=status) | ~Q(status_reason=reason))
-        .values_list("pk").query.sql_with_params()
-    )
-
-
-def _precheck(n: int):
-    """SQL that lists which of n sessions the rule would change, with its parameters.
-
-    Compiling the rule's CASE costs Django ~10 ms, more than ingesting one hook. The SQL
-    only depends on the settings' windows, so it is compiled once per process with stand-in
-    ids and time; a call swaps in the real ones. Kept only if every time parameter moves
-    exactly with `now` (checked by compiling at two times), so a change to the rule that
-    adds a constant date can never be shifted by mistake: it then just is not cached.
-    """
-    key = (n, settings.VOIGHT_IDLE_AFTER, settings.VOIGHT_DONE_AFTER,
-           settings.VOIGHT_STALE_AFTER, settings.VOIGHT_AUTOCLOSE_AFTER)
-    if key not in _precheck_sql:
-        sql, params = _compile_precheck(n, _PRECHECK_NOW)
-        later = _PRECHECK_NOW + timedelta(days=1)
-        sql2, params2 = _compile_precheck(n, later)
-        slots = {uuid.UUID(int=i + 1): i for i in range(n)}
-        usable = sql == sql2 and len(params) == len(params2) and all(
-            (b - a == timedelta(days=1)) if isinstance(a, datetime) else a == b
-            for a, b in zip(params, params2, strict=True)
-        ) and sum(1 for p in params if p in slots) == n
-        _precheck_sql[key] = (sql, params, slots) if usable else None
-    return _precheck_sql[key]
-
-
-def sessions_refresh_status(pks: list, now: datetime) -> None:
-    """The status rule for the sessions an ingest batch has just written and still holds
-    locked: one plain SELECT of the ones whose status or reason would change (usually none),
-    then `sessions_apply_status` on those alone. The same rule, compiled once."""
+def sessions_refresh_status(pks: list, now: datetime) -> list[StatusWrite]:
+    """The status rule for these sessions by id (an ingest batch's), compiled once."""
     pks = list(pks)
-    cached = _precheck(len(pks)) if (
-        connection.vendor == "postgresql" and 0 < len(pks) <= _PRECHECK_MAX
-    ) else None
-    if cached is None:
-        sessions_apply_status(Session.objects.filter(pk__in=pks), now)
-        return
-    sql, params, slots = cached
-    shift = now - _PRECHECK_NOW
-    bound = [
-        pks[slots[p]] if isinstance(p, uuid.UUID) and p in slots
-        else (p + shift if isinstance(p, datetime) else p)
-        for p in params
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, bound)
-        differ = [row[0] for row in cursor.fetchall()]
-    if differ:
-        sessions_apply_status(Session.objects.filter(pk__in=differ), now)
+    if not pks:
+        return []
+    if connection.vendor != "postgresql":
+        return _apply(Session.objects.filter(pk__in=pks), now, beat=False)
+
+    def build(at: datetime):
+        return _statement(Session.objects.filter(pk_in(_IDS_SLOT)), at, beat=False)
+
+    with transaction.atomic(savepoint=False):
+        cached = _cached("by-id", build)
+        queryset = Session.objects.filter(pk_in(pks))
+        if cached is None:
+            return _apply(queryset, now, beat=False)
+        sql, params = cached
+        return _apply(queryset, now, False, (sql, _bind(params, now, pks)))
+
+
+def due_sessions(now: datetime) -> QuerySet:
+    """Open sessions whose deadline passed (one range of the partial index)."""
+    return Session.objects.filter(ended_at__isnull=True, status_due_at__lte=now)
+
+
+def sessions_settle_due(now: datetime) -> list[StatusWrite]:
+    """The beat's pass: the rule for every due session, skipping rows an ingest holds."""
+    if connection.vendor != "postgresql":
+        return _apply(due_sessions(now), now, beat=True)
+    with transaction.atomic(savepoint=False):
+        cached = _cached("due", lambda at: _statement(due_sessions(at), at, beat=True))
+        if cached is None:
+            return _apply(due_sessions(now), now, beat=True)
+        sql, params = cached
+        return _apply(due_sessions(now), now, True, (sql, _bind(params, now, None)))

@@ -184,6 +184,10 @@ VOIGHT_DONE_AFTER = env_int("VOIGHT_DONE_AFTER", 30 * 60)
 VOIGHT_STALE_AFTER = env_int("VOIGHT_STALE_AFTER", 5 * 60)
 VOIGHT_AUTOCLOSE_AFTER = env_int("VOIGHT_AUTOCLOSE_AFTER", 24 * 3600)
 VOIGHT_STATUS_INTERVAL = env_int("VOIGHT_STATUS_INTERVAL", 30)
+# The beat reads only sessions whose status deadline passed; every this many seconds (and on
+# a process's first tick, and when the windows above change) it runs the rule over all of
+# them, to catch what a write that bypassed the rule left behind (sessions.lifecycle).
+VOIGHT_STATUS_SWEEP_INTERVAL = env_int("VOIGHT_STATUS_SWEEP_INTERVAL", 3600)
 VOIGHT_ALERT_INTERVAL = env_int("VOIGHT_ALERT_INTERVAL", 60)
 
 # Celery. In the embedded default tasks run inline and the in-process scheduler plays beat.

@@ -15,7 +15,7 @@ from sessions import tasks
 from sessions.broadcast import team_group
 from sessions.lifecycle import statuses_tick
 from sessions.models import Session
-from sessions.status import END_HEARTBEAT, END_INACTIVITY
+from sessions.status import END_HEARTBEAT, END_INACTIVITY, sessions_apply_status
 from tests.status.conftest import MIN, NOW
 from traces.models import Trace
 
@@ -164,6 +164,10 @@ def _due_and_steady(make_session, n: int) -> tuple[list, list]:
               make_session(ago=timedelta(hours=2), status=S.DONE),
               make_session(ended_at=NOW - MIN, status=S.DONE, end_reason="logout",
                            status_reason="ended: logout")]
+    # Steady as the product leaves them: decided by the rule (a factory row's reason is
+    # blank and its deadline "now", which the next tick would put right).
+    sessions_apply_status(Session.objects.filter(pk__in=[s.pk for s in steady]), beat=True)
+    steady = list(Session.objects.filter(pk__in=[s.pk for s in steady]))
     return due, steady
 
 
@@ -205,7 +209,7 @@ def test_the_tick_broadcasts_the_changed_sessions_per_team(
     from sessions.models import Agent
 
     mine = make_session(ago=6 * MIN)
-    make_session(ago=MIN)
+    quiet = make_session(ago=MIN, status_reason="events in the last 5 min")
     theirs = make_session(ago=6 * MIN, agent=Agent.objects.create(team=other_team, slug="x"))
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
@@ -215,6 +219,9 @@ def test_the_tick_broadcasts_the_changed_sessions_per_team(
     message = async_to_sync(layer.receive)(channel)
     assert message == {"type": "sessions.changed", "sessions": [str(mine.pk)], "traces": []}
     assert theirs.team_id != mine.team_id
+    # Its deadline was decided (it was "now", a new row's), which no reader sees.
+    quiet.refresh_from_db()
+    assert quiet.status_due_at == quiet.last_event_at + 5 * MIN
 
 
 # --------------------------------------------------------------------------- entry points

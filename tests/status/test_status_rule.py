@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from sessions.lifecycle import statuses_tick
 from sessions.models import Agent, Session
+from sessions.services import agent_resume
 from sessions.status import END_HEARTBEAT, sessions_recompute_status, window_words
 from tests.status.conftest import MIN, NOW
 
@@ -184,8 +185,23 @@ def test_a_paused_agents_sessions_are_closed_once_it_is_resumed(clock, make_sess
     statuses_tick()
     session.refresh_from_db()
     assert (session.status, session.ended_at) == (S.PAUSED, None)
-    Agent.objects.filter(pk=agent.pk).update(paused_at=None, paused_reason="")
+    # Resumed: the clock's end applies at once.
+    agent_resume(agent)
+    session.refresh_from_db()
+    assert (session.status, session.end_reason) == (S.STALE, END_HEARTBEAT)
+
+
+def test_a_resume_that_bypasses_the_services_is_caught_by_the_sweep(clock, make_session, agent):
+    Agent.objects.filter(pk=agent.pk).update(paused_at=NOW, paused_reason="by hand")
+    session = make_session(ago=10 * MIN, last_heartbeat_at=NOW - 10 * MIN)
     statuses_tick()
+    # A paused agent's sessions have no deadline: the beat does not read them ...
+    Agent.objects.filter(pk=agent.pk).update(paused_at=None, paused_reason="")
+    statuses_tick(sweep=False)
+    session.refresh_from_db()
+    assert (session.status, session.status_due_at) == (S.PAUSED, None)
+    # ... until its sweep, which runs the rule over every session.
+    statuses_tick(sweep=True)
     session.refresh_from_db()
     assert (session.status, session.end_reason) == (S.STALE, END_HEARTBEAT)
 
