@@ -29,6 +29,9 @@ class StagedEvent(models.Model):
         # item of a `/v1/ingest` batch, or an OTLP log record or span.
         EVENT = "event"
         OTEL_EVENT = "otel-event"
+        # One session's OTLP metric data points (`staging.metrics_dumps`): not events, they
+        # are merged into `Session.otel_metrics` by the fold.
+        OTEL_METRICS = "otel-metrics"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     key_agent = models.ForeignKey(

@@ -117,9 +117,23 @@ def tool_results_merge(team_id: int, events: list[CanonicalEvent]) -> None:
     )
 
 
+MetricGroup = tuple[str, str | None, list[adapter.MetricPoint]]  # session id, agent, points
+
+
 def otlp_metrics_ingest(ctx: IngestContext, items: list[Item]) -> ExportResult:
     """Sum Claude Code's counters per session into `Session.otel_metrics` (creating the
     session when the metrics arrive first). Never into the session's tokens or cost."""
+    outcome, groups = metrics_accept(ctx, items)
+    if groups:
+        with transaction.atomic():
+            for message, count in metrics_store(ctx, groups):
+                outcome.reject(message, count)
+    return outcome
+
+
+def metrics_accept(ctx: IngestContext, items: list[Item]) -> tuple[ExportResult, list]:
+    """The export's data points grouped by session and agent (`MetricGroup`), and the
+    result so far: rejected points and ignored metrics. Stores nothing."""
     batch = adapter.metric_points(items)
     outcome = ExportResult(rejected=batch.rejected, errors=list(batch.errors))
     if batch.ignored:
@@ -129,41 +143,45 @@ def otlp_metrics_ingest(ctx: IngestContext, items: list[Item]) -> ExportResult:
     for point in batch.points:
         slug = None if ctx.agent_hint else point.agent_slug
         groups[(point.session_id, slug)].append(point)
-    if not groups:
-        return outcome
-    # The pipeline's agent and session upsert, fed one probe event per session: metrics
-    # join the session their events use (same agent rules), and are not events themselves.
+    return outcome, [(session_id, slug, points) for (session_id, slug), points in groups.items()]
+
+
+def metric_probes(ctx: IngestContext, groups: list) -> list[tuple[int, CanonicalEvent]]:
+    """One probe event per group: metrics join the session their events use (the same
+    agent rules as the pipeline's), and are not events themselves."""
     probes = []
-    for index, ((session_id, slug), points) in enumerate(groups.items()):
+    for index, (session_id, slug, points) in enumerate(groups):
         times = [p.ts for p in points if p.ts]
         probes.append((index, CanonicalEvent(
             key="", type=EventType.LOG, hook_event_name="otel.metrics",
             session_external_id=session_id, ts=min(times) if times else ctx.now,
             agent_slug=slug, source=adapter.SOURCE,
         )))
-    point_lists = list(groups.values())
+    return probes
+
+
+def metrics_store(ctx: IngestContext, groups: list) -> list[tuple[str, int]]:
+    """Merge each group's points into its session (the pipeline's agent and session upsert,
+    fed the probes); returns the rejections, (message, points), of unknown agents."""
+    probes = metric_probes(ctx, groups)
     results = [ItemResult(None, "created") for _ in probes]
-    with transaction.atomic():
-        pipeline._learn_session_agents(probes, ctx)
-        agents = pipeline._resolve_agents(probes, ctx, results)
-        valid = []
-        for index, probe in probes:
-            if results[index].status == "error":
-                outcome.reject(results[index].error, len(point_lists[index]))
-            else:
-                valid.append((index, probe))
-        if not valid:
-            return outcome
-        sessions = pipeline._resolve_sessions(valid, ctx, agents)
-        now = timezone.now()
-        changed = {}
-        for index, probe in valid:
-            agent = agents[pipeline._agent_slug(probe, ctx)]
-            session = sessions[(agent.pk, probe.session_external_id)]
-            session.otel_metrics = adapter.metrics_merge(session.otel_metrics, point_lists[index])
-            session.updated_at = now
-            changed[session.pk] = session
-        Session.objects.bulk_update(list(changed.values()), ["otel_metrics", "updated_at"])
-        sessions_recompute_status(Session.objects.filter(pk__in=list(changed)), ctx.now)
-        broadcast.sessions_changed(ctx.team.pk, list(changed))
-    return outcome
+    pipeline._learn_session_agents(probes, ctx)
+    agents = pipeline._resolve_agents(probes, ctx, results)
+    valid = [(index, probe) for index, probe in probes if results[index].status != "error"]
+    rejected = [(results[index].error, len(groups[index][2]))
+                for index, _ in probes if results[index].status == "error"]
+    if not valid:
+        return rejected
+    sessions = pipeline._resolve_sessions(valid, ctx, agents)
+    now = timezone.now()
+    changed = {}
+    for index, probe in valid:
+        agent = agents[pipeline._agent_slug(probe, ctx)]
+        session = sessions[(agent.pk, probe.session_external_id)]
+        session.otel_metrics = adapter.metrics_merge(session.otel_metrics, groups[index][2])
+        session.updated_at = now
+        changed[session.pk] = session
+    Session.objects.bulk_update(list(changed.values()), ["otel_metrics", "updated_at"])
+    sessions_recompute_status(Session.objects.filter(pk__in=list(changed)), ctx.now)
+    broadcast.sessions_changed(ctx.team.pk, list(changed))
+    return rejected

@@ -18,9 +18,15 @@ from ingest import folder, otlp, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import otlp as adapter
 from ingest.models import StagedEvent
-from ingest.otlp_services import ExportResult, otlp_events_ingest, otlp_metrics_ingest
+from ingest.otlp_services import (
+    ExportResult,
+    metric_probes,
+    metrics_accept,
+    otlp_events_ingest,
+    otlp_metrics_ingest,
+)
 from ingest.parsing import BodyError
-from ingest.pipeline import IngestContext
+from ingest.pipeline import IngestContext, agents_named
 
 
 def _export(request, signal: otlp.Signal, noun: str, handle):
@@ -84,7 +90,25 @@ def traces(request):
     return _export(request, otlp.TRACES, "spans", _events(adapter.adapt_span))
 
 
+def _metrics(ctx: IngestContext, items) -> ExportResult:
+    """Data points: grouped by session and staged, one row per session (or merged in the
+    request with `VOIGHT_FOLD=request`)."""
+    if settings.VOIGHT_FOLD != "thread":
+        return otlp_metrics_ingest(ctx, items)
+    result, groups = metrics_accept(ctx, items)
+    if groups and not ctx.team.auto_create_agents:
+        agents = agents_named(metric_probes(ctx, groups), ctx)
+        for index in [i for i, agent in agents.items() if agent is None]:
+            result.reject("unknown agent_id and this team does not auto-create agents",
+                          len(groups[index][2]))
+        groups = [group for i, group in enumerate(groups) if agents[i] is not None]
+    staging.rows_stage(ctx, StagedEvent.Adapter.OTEL_METRICS,
+                       [(group[0], staging.metrics_dumps(group)) for group in groups])
+    folder.poke()
+    return result
+
+
 @csrf_exempt
 @require_POST
 def metrics(request):
-    return _export(request, otlp.METRICS, "data points", otlp_metrics_ingest)
+    return _export(request, otlp.METRICS, "data points", _metrics)

@@ -105,6 +105,30 @@ def event_loads(body, *, key: str | None = None) -> CanonicalEvent:
     return CanonicalEvent(**data)
 
 
+def metrics_dumps(group) -> str:
+    """One session's metric points (`otlp_services.MetricGroup`) as staged JSON."""
+    session_id, slug, points = group
+    return _dumps({"session_id": session_id, "agent_slug": slug, "points": points})
+
+
+def metrics_loads(body: str):
+    from ingest.adapters.otlp import MetricPoint
+
+    data = json.loads(body)
+    points = [MetricPoint(**{**p, "ts": datetime.fromisoformat(p["ts"]) if p["ts"] else None})
+              for p in data["points"]]
+    return data["session_id"], data["agent_slug"], points
+
+
+def _dumps(data) -> str:
+    if orjson is not None:
+        try:
+            return orjson.dumps(data).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            pass
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _client_event(body, *, key: str | None = None) -> CanonicalEvent:
     # The wrapped event names its own idempotency key (its id) and time.
     return canonical.adapt(body)
@@ -119,9 +143,10 @@ ADAPTERS = {
 }
 # Where a staged row's events say they came from (`Event.source`, `Usage.sources`); "" keeps
 # the source the event names.
-SOURCES = {A.CLAUDE_CODE_CLIENT: "hook", A.EVENT: "", A.OTEL_EVENT: "otel"}
+SOURCES = {A.CLAUDE_CODE_CLIENT: "hook", A.EVENT: "", A.OTEL_EVENT: "otel",
+           A.OTEL_METRICS: "otel"}
 DEFAULT_AGENTS = {A.CLAUDE_CODE_CLIENT: A.CLAUDE_CODE, A.EVENT: "default",
-                  A.OTEL_EVENT: "claude-code"}
+                  A.OTEL_EVENT: "claude-code", A.OTEL_METRICS: "claude-code"}
 
 
 def default_agent(adapter: str) -> str:
@@ -288,14 +313,19 @@ def events_accept(items, ctx: IngestContext, adapter) -> Accepted:
 
 
 def events_stage(ctx: IngestContext, adapter: str, events: list[CanonicalEvent]) -> None:
-    """Stage accepted events: one COPY on PostgreSQL (committed when it returns, in
+    """Stage accepted events (`rows_stage`)."""
+    rows_stage(ctx, adapter, [(e.session_external_id, event_dumps(e)) for e in events])
+
+
+def rows_stage(ctx: IngestContext, adapter: str, bodies: list[tuple[str, str]]) -> None:
+    """Stage (session id, body) rows: one COPY on PostgreSQL (committed when it returns, in
     autocommit), one INSERT per row elsewhere."""
     team_id = ctx.team.pk
     key_agent = ctx.key_agent.pk if ctx.key_agent else None
     rows = [
-        (team_id, key_agent, ctx.agent_hint or "", adapter, "",
-         shard_of(team_id, event.session_external_id), event_dumps(event), ctx.now, "")
-        for event in events
+        (team_id, key_agent, ctx.agent_hint or "", adapter, "", shard_of(team_id, session),
+         body, ctx.now, "")
+        for session, body in bodies
     ]
     if not rows:
         return
@@ -494,32 +524,48 @@ def _fold_rows(rows: list[StagedEvent]):
 def _fold_batch(batch: list[StagedEvent], ctx: dict, adapter: str) -> str | None:
     """Fold `batch` in a savepoint; None, or the traceback of what it raised (nothing of the
     batch is then left behind)."""
+    context = IngestContext(**ctx)
     try:
         with transaction.atomic():
-            created: dict[int, CanonicalEvent] = {}
-
-            def adapt(row: StagedEvent) -> CanonicalEvent:
-                created[row.pk] = event = _adapt(row)
-                return event
-
-            context = IngestContext(**ctx)
-            result = events_ingest(batch, context, adapt)
-            if adapter == A.OTEL_EVENT:
-                from ingest.otlp_services import tool_results_merge
-
-                tool_results_merge(context.team.pk, [
-                    created[row.pk] for row, item in zip(batch, result.results, strict=True)
-                    if item.status == "created"
-                ])
+            if adapter == A.OTEL_METRICS:
+                dropped = _metrics_fold(batch, context)
+            else:
+                dropped = _events_fold(batch, context, adapter)
     except Exception:
         logger.exception("%d staged row(s) could not be folded", len(batch))
         return traceback.format_exc()
-    for row, item in zip(batch, result.results, strict=True):
-        if item.status == "error":
-            # Validated when it arrived; only a change since (the agent deleted, the team
-            # no longer auto-creating agents) lands here. Logged, as the request is gone.
-            logger.warning("staged row %s dropped: %s", row.pk, item.error)
+    for row, error in dropped:
+        # Validated when it arrived; only a change since (the agent deleted, the team no
+        # longer auto-creating agents) lands here. Logged, as the request is gone.
+        logger.warning("staged row %s dropped: %s", row.pk, error)
     return None
+
+
+def _events_fold(batch: list[StagedEvent], ctx: IngestContext, adapter: str) -> list:
+    created: dict[int, CanonicalEvent] = {}
+
+    def adapt(row: StagedEvent) -> CanonicalEvent:
+        created[row.pk] = event = _adapt(row)
+        return event
+
+    result = events_ingest(batch, ctx, adapt)
+    if adapter == A.OTEL_EVENT:
+        from ingest.otlp_services import tool_results_merge
+
+        tool_results_merge(ctx.team.pk, [
+            created[row.pk] for row, item in zip(batch, result.results, strict=True)
+            if item.status == "created"
+        ])
+    return [(row, item.error) for row, item in zip(batch, result.results, strict=True)
+            if item.status == "error"]
+
+
+def _metrics_fold(batch: list[StagedEvent], ctx: IngestContext) -> list:
+    from ingest.otlp_services import metrics_store
+
+    for message, points in metrics_store(ctx, [metrics_loads(row.body) for row in batch]):
+        logger.warning("%d staged metric point(s) dropped: %s", points, message)
+    return []
 
 
 def _kept_body(row: StagedEvent) -> str:

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='stagedevent',
             name='adapter',
-            field=models.CharField(choices=[('claude-code', 'Claude Code'), ('cursor', 'Cursor'), ('claude-code-client', 'Claude Code Client'), ('event', 'Event'), ('otel-event', 'Otel Event')], max_length=20),
+            field=models.CharField(choices=[('claude-code', 'Claude Code'), ('cursor', 'Cursor'), ('claude-code-client', 'Claude Code Client'), ('event', 'Event'), ('otel-event', 'Otel Event'), ('otel-metrics', 'Otel Metrics')], max_length=20),
         ),
         migrations.AlterField(
             model_name='stagedevent',

@@ -423,3 +423,23 @@ def test_a_staged_event_reads_back_equal(payload):
     import json
 
     assert staging.event_loads(json.loads(staging.event_dumps(original))) == original
+
+
+@pytest.mark.django_db
+def test_staged_otlp_metrics_are_merged_by_the_fold(api, staged):
+    from tests.otel import payloads as p
+    from tests.otel.test_spans_and_metrics import claude_code_metrics
+
+    assert api.post("/v1/otlp/v1/metrics", claude_code_metrics()).json() == {}
+    assert [r.adapter for r in StagedEvent.objects.all()] == ["otel-metrics"]
+    assert Session.objects.count() == 0
+    for total in (1, 1, 3, 2):  # cumulative: a re-export, growth, a late older export
+        api.post("/v1/otlp/v1/metrics", p.metrics(p.metric(
+            "claude_code.commit.count", [p.point(str(total), {})], temporality=2)))
+        if total == 3:
+            staging.staged_drain()
+    staging.staged_drain()
+    session = Session.objects.get()
+    assert session.otel_metrics["lines_of_code.count"] == {"added": 100, "removed": 8}
+    assert session.otel_metrics["commit.count"] == 2 + 3
+    assert (session.agent.slug, session.event_count) == ("claude-code", 0)
