@@ -1,13 +1,16 @@
-"""Folding staged hooks as they arrive: a daemon thread in each web process.
+"""Folding staged deliveries as they arrive: a daemon thread in each web process.
 
 (A separate folding process was measured too: no faster on the hook bench, one more process
 to run, so the thread it is — docs/scaling.md.)
 
-The loop folds at once when it was idle — a quiet agent's hook is in its session within one
-fold (~20 ms). While hooks keep coming it folds at most every `GATHER_SECONDS`, and only one
-fold runs at a time across all processes (`staging.FOLD_LOCK`): the rows that arrive
-meanwhile go in the next fold together, so under load the batches grow by themselves, which
-is what makes the fold cheap per event.
+A fold's cost is mostly per fold, not per row (statements, locks, the status and alert
+passes), so the loop lets rows gather before it folds — for longer the more arrive: it folds
+once the oldest waiting row is `gather_seconds(waiting)` old, the square root of the rows
+waiting times `GATHER_SCALE_SECONDS`, at most `MAX_GATHER_SECONDS`. A lone hook waits ~30 ms
+(visible within a fold of its answer); at 300 rows/s a fold takes ~75 rows every 250 ms,
+which keeps the folds' share of the CPU small at the rates that need it. The rule reads the
+shared backlog, so every process's thread comes to the same decision; the first to fold
+takes the waiting shards (`staging.staged_fold`), the others find them held.
 
 The thread is woken by the request that staged a row (`poke`) and also sweeps every
 `SWEEP_SECONDS` for rows a process that died left behind. It starts on the first poke in
@@ -18,18 +21,27 @@ the parent. Beat sweeps too, for when no web process is taking hooks.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
 
 from django.db import close_old_connections, connection
 
-from ingest.staging import staged_drain
+from ingest.staging import FOLD_LIMIT, backlog_waiting, staged_drain
 
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0
-GATHER_SECONDS = 0.025
+GATHER_SCALE_SECONDS = 0.001
+MAX_GATHER_SECONDS = 0.25
+
+
+def gather_seconds(waiting: int) -> float:
+    """How old the oldest waiting row may grow before a fold takes the backlog."""
+    if waiting >= FOLD_LIMIT:
+        return 0.0
+    return min(MAX_GATHER_SECONDS, math.sqrt(waiting * GATHER_SCALE_SECONDS))
 
 _wake = threading.Event()
 _lock = threading.Lock()
@@ -63,32 +75,47 @@ def stop(timeout: float = 5.0) -> None:
 
 
 def _run_thread() -> None:
-    busy = False
-    began = 0.0
     try:
+        more = False
         while not _stopping:
-            if busy:
-                # Folds spaced start to start: while hooks keep coming, each fold takes a
-                # batch's worth at once instead of chasing every single hook.
-                time.sleep(max(0.0, began + GATHER_SECONDS - time.monotonic()))
-            else:
+            if not more:
                 _wake.wait(SWEEP_SECONDS)
-            _wake.clear()
-            began = time.monotonic()
-            busy = _fold()
+                _wake.clear()
+            more = _gather_and_fold()
     finally:
         connection.close()
 
 
+def _gather_and_fold() -> bool:
+    """Wait until the backlog is due (`gather_seconds`), fold it; True when rows may be
+    waiting still (the fold claimed some, or another process's fold held them)."""
+    try:
+        waiting, age = backlog_waiting()
+    except Exception:  # the database is away: the rows wait, the next wake retries
+        logger.exception("reading the staged backlog failed")
+        connection.close()
+        time.sleep(SWEEP_SECONDS)
+        return False
+    if not waiting:
+        return False
+    time.sleep(max(0.0, gather_seconds(waiting) - age))
+    return _fold()
+
+
+HELD_RETRY_SECONDS = 0.01
+
+
 def _fold() -> bool:
     """One drain; True when there may be more to fold soon (rows were claimed, or another
-    process's fold is running and this process's rows may arrive after it looked)."""
+    process's fold holds them and may leave some behind)."""
     try:
         claimed = staged_drain()
     except Exception:  # the database is away: the rows wait, the next wake retries
-        logger.exception("folding staged hooks failed")
+        logger.exception("folding staged rows failed")
         connection.close()
         time.sleep(SWEEP_SECONDS)
         return False
     close_old_connections()
+    if claimed is None:
+        time.sleep(HELD_RETRY_SECONDS)  # look again once that fold is likely done
     return claimed != 0

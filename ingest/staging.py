@@ -371,6 +371,23 @@ def backlog_estimate() -> Backlog:
     return Backlog(row[0], max(0.0, (timezone.now() - row[1]).total_seconds()))
 
 
+def backlog_waiting(limit: int = FOLD_LIMIT) -> tuple[int, float]:
+    """The waiting rows, counted up to `limit`, and the oldest one's age in seconds: what
+    the folder decides when to fold by (`ingest.folder`)."""
+    table = StagedEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE failed_at IS NULL "
+            f"LIMIT %s) w), (SELECT received_at FROM {table} WHERE failed_at IS NULL "
+            "ORDER BY id LIMIT 1)", [limit])
+        waiting, oldest = cursor.fetchone()
+    if not waiting:
+        return 0, 0.0
+    if isinstance(oldest, str):  # SQLite hands back the stored text
+        oldest = datetime.fromisoformat(oldest)
+    return waiting, max(0.0, (timezone.now() - oldest).total_seconds())
+
+
 _backlog_seen: tuple[float, Backlog] | None = None
 BACKLOG_RECHECK_SECONDS = 1.0
 

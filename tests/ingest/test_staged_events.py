@@ -443,3 +443,25 @@ def test_staged_otlp_metrics_are_merged_by_the_fold(api, staged):
     assert session.otel_metrics["lines_of_code.count"] == {"added": 100, "removed": 8}
     assert session.otel_metrics["commit.count"] == 2 + 3
     assert (session.agent.slug, session.event_count) == ("claude-code", 0)
+
+
+def test_the_folder_lets_rows_gather_longer_the_more_arrive():
+    from ingest.folder import MAX_GATHER_SECONDS, gather_seconds
+
+    waits = [gather_seconds(n) for n in (1, 4, 25, 60, 100)]
+    assert waits == sorted(waits) and 0.02 < waits[0] < 0.05
+    assert waits[-1] == MAX_GATHER_SECONDS
+    assert gather_seconds(staging.FOLD_LIMIT) == 0.0  # a full fold's worth: at once
+
+
+@pytest.mark.django_db
+def test_the_backlog_the_folder_reads_counts_waiting_rows_and_their_age(api, staged):
+    import time_machine
+
+    assert staging.backlog_waiting() == (0, 0.0)
+    with time_machine.travel(datetime.now(UTC) - timedelta(seconds=30)):
+        api.post("/v1/ingest", [event(1), event(2)])
+    api.post("/v1/ingest", [event(3)])
+    waiting, age = staging.backlog_waiting()
+    assert waiting == 3 and 29 < age < 60
+    assert staging.backlog_waiting(limit=2)[0] == 2
