@@ -116,7 +116,14 @@ INGEST_RESULT = {
                 "properties": {
                     "id": {"type": "string", "nullable": True,
                            "description": "The event's id as sent (null when it had none)."},
-                    "status": {"type": "string", "enum": ["created", "duplicate", "error"]},
+                    "status": {
+                        "type": "string", "enum": ["accepted", "created", "duplicate", "error"],
+                        "description": (
+                            "`accepted`: validated and durably staged; its events and rollups "
+                            "follow within about a second, a duplicate counted once. "
+                            "`created` / `duplicate`: stored in the request (a blocking "
+                            "call, or a server folding in the request). `error`: refused."),
+                    },
                     "error": {"type": "string", "description": "With status `error`: why."},
                 },
             },
@@ -282,6 +289,8 @@ COMMON_ERRORS = {
     403: _error("The key has no `ingest` scope."),
     413: _error("The body is over 5 MB, or the batch has more than 1,000 events."),
     429: _error("Rate limit of this key exceeded; see the `Retry-After` header."),
+    503: _error("Ingest is behind (its backlog of staged events is over its bound) or the "
+                "database is away: nothing was stored; send it again after `Retry-After`."),
 }
 NOT_FOUND = {404: _error("No session of this key's team has this id.")}
 
@@ -332,8 +341,8 @@ RESULT_EXAMPLE = OpenApiExample(
     status_codes=["207"],
     value={
         "results": [
-            {"id": "run-42-1", "status": "created"},
-            {"id": "run-42-2", "status": "duplicate"},
+            {"id": "run-42-1", "status": "accepted"},
+            {"id": "run-42-2", "status": "accepted"},
             {"id": "run-42-3", "status": "error", "error": "session_id is required"},
         ],
         "agent_paused": False,
