@@ -52,19 +52,18 @@ _NEEDS_CLEANING = re.compile(r"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 def check_depth(value: Any, max_depth: int) -> Any:
     """`value` itself, or BodyError past max_depth (iterative, over containers only)."""
+    if type(value) is not dict and type(value) is not list:
+        return value
     stack = [(value, 1)]
+    push, pop = stack.append, stack.pop
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+        node, depth = pop()
         if depth > max_depth:
             raise BodyError(400, f"JSON is nested deeper than {max_depth} levels")
-        stack.extend((child, depth + 1) for child in children
-                     if isinstance(child, dict | list))
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)  # json.loads makes exactly dict and list
+            if kind is dict or kind is list:
+                push((child, depth + 1))
     return value
 
 
