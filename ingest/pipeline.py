@@ -314,7 +314,7 @@ def _event_row(item: stitching.PendingEvent, ctx: IngestContext) -> dict[str, An
         "hook_event_name": event.hook_event_name, "tool_name": event.tool_name,
         "tool_use_id": event.tool_use_id, "prompt_id": event.prompt_id or "",
         "file_path": event.file_path, "outcome": event.outcome,
-        "duration_ms": event.duration_ms, "ts": event.ts, "received_at": ctx.now,
+        "duration_ms": event.duration_ms, "ts": event.ts, "received_at": event.received_at or ctx.now,
         "privacy_level": event.privacy_level, "model": event.model,
         "request_id": event.request_id, "input_tokens": event.input_tokens,
         "output_tokens": event.output_tokens, "cache_read_tokens": event.cache_read_tokens,

@@ -114,6 +114,8 @@ class CanonicalEvent:
     # The agent waits for this delivery's answer (the hook client's live PreToolUse): a paused
     # agent's call is denied by it, and recorded as denied (`ingest.denials`).
     blocking: bool = False
+    # When Voight received it (set by the fold from the staged row; None: when stored).
+    received_at: datetime | None = None
     payload: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property

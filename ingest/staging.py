@@ -98,8 +98,9 @@ def event_dumps(event: CanonicalEvent) -> str:
 def event_loads(body, *, key: str | None = None) -> CanonicalEvent:
     # `key` is for the raw forms; a staged event carries its own.
     data = dict(body)
-    if data["ts"]:
-        data["ts"] = datetime.fromisoformat(data["ts"])
+    for stamp in ("ts", "received_at"):
+        if data.get(stamp):
+            data[stamp] = datetime.fromisoformat(data[stamp])
     if data["cost_usd"] is not None:
         data["cost_usd"] = Decimal(data["cost_usd"])
     return CanonicalEvent(**data)
@@ -414,6 +415,7 @@ def _adapt(row: StagedEvent) -> CanonicalEvent:
     key = f"idem|{row.idempotency_key}" if row.idempotency_key else None
     event = ADAPTERS[row.adapter](json.loads(row.body), key=key)
     event.ts = event.ts or row.received_at
+    event.received_at = row.received_at
     return event
 
 

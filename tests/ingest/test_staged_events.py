@@ -465,3 +465,16 @@ def test_the_backlog_the_folder_reads_counts_waiting_rows_and_their_age(api, sta
     waiting, age = staging.backlog_waiting()
     assert waiting == 3 and 29 < age < 60
     assert staging.backlog_waiting(limit=2)[0] == 2
+
+
+@pytest.mark.django_db
+def test_a_folded_event_says_when_voight_received_it_not_when_it_was_folded(api, staged):
+    import time_machine
+
+    arrived = datetime(2026, 11, 20, 9, 0, 1, tzinfo=UTC)
+    with time_machine.travel(arrived, tick=False):
+        api.post("/v1/ingest", [event(1)])
+        api.post("/v1/hooks/claude-code", {"session_id": "s", "hook_event_name": "Stop"})
+    with time_machine.travel(arrived + timedelta(seconds=40), tick=False):
+        staging.staged_drain()
+    assert set(Event.objects.values_list("received_at", flat=True)) == {arrived}
