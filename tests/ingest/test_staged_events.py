@@ -35,17 +35,6 @@ START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def staged(settings, monkeypatch):
-    """Production's setting with the folder thread replaced by a counter of its wake-ups."""
-    settings.VOIGHT_FOLD = "thread"
-    # Streams replayed at their own (simulated) times span hours before their one fold.
-    settings.VOIGHT_BACKLOG_MAX_SECONDS = 10**9
-    pokes = []
-    monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
-    return pokes
-
-
 def event(n, session="s", **extra):
     return {"id": f"e{n}", "type": "pre_tool_use", "session_id": session, "tool_name": "Bash",
             "tool_use_id": f"tu{n}", "timestamp": (START + timedelta(seconds=n)).isoformat(),
@@ -53,7 +42,7 @@ def event(n, session="s", **extra):
 
 
 @pytest.mark.django_db
-def test_a_batch_is_validated_staged_and_answered_then_folded(api, staged):
+def test_a_batch_is_validated_staged_and_answered_then_folded(api, background):
     batch = [event(1), {"type": "pre_tool_use"}, event(2), "not an object"]
     response = api.post("/v1/ingest", batch)
     assert response.status_code == 207
@@ -66,7 +55,7 @@ def test_a_batch_is_validated_staged_and_answered_then_folded(api, staged):
     rows = list(StagedEvent.objects.order_by("id"))
     assert [(r.adapter, r.shard) for r in rows] == [("event", staging.shard_of(r.team_id, "s"))
                                                     for r in rows]
-    assert staged == [1]
+    assert background == [1]
 
     assert staging.staged_drain() == 2
     session = Session.objects.get()
@@ -79,7 +68,7 @@ def test_a_batch_is_validated_staged_and_answered_then_folded(api, staged):
 
 
 @pytest.mark.django_db
-def test_an_event_without_a_time_gets_its_arrival_not_its_fold(api, staged):
+def test_an_event_without_a_time_gets_its_arrival_not_its_fold(api, background):
     import time_machine
 
     arrived = datetime(2026, 11, 20, 9, 0, 0, 250000, tzinfo=UTC)
@@ -92,7 +81,7 @@ def test_an_event_without_a_time_gets_its_arrival_not_its_fold(api, staged):
 
 @pytest.mark.django_db
 def test_a_team_that_does_not_auto_create_agents_gets_the_error_in_the_request(
-        team, api, staged):
+        team, api, background):
     team.auto_create_agents = False
     team.save()
     factories.AgentFactory(team=team, slug="known")
@@ -103,7 +92,7 @@ def test_a_team_that_does_not_auto_create_agents_gets_the_error_in_the_request(
 
 
 @pytest.mark.django_db
-def test_a_staged_batch_says_whether_its_agents_are_paused(team, api, staged):
+def test_a_staged_batch_says_whether_its_agents_are_paused(team, api, background):
     agent = factories.AgentFactory(team=team, slug="bot")
     agent_pause(agent, reason="budget")
     response = api.post("/v1/ingest", [event(1, agent_id="bot")])
@@ -113,7 +102,7 @@ def test_a_staged_batch_says_whether_its_agents_are_paused(team, api, staged):
 
 
 @pytest.mark.django_db
-def test_a_blocking_call_is_answered_from_the_folded_state(team, api, staged):
+def test_a_blocking_call_is_answered_from_the_folded_state(team, api, background):
     agent = factories.AgentFactory(team=team, slug="claude-code")
     agent_pause(agent, reason="budget")
     call = {"id": "c1", "source": "claude_code", "blocking": True,
@@ -128,7 +117,7 @@ def test_a_blocking_call_is_answered_from_the_folded_state(team, api, staged):
 
 
 @pytest.mark.django_db
-def test_a_staged_otlp_export_merges_its_tool_results_in_the_fold(api, staged):
+def test_a_staged_otlp_export_merges_its_tool_results_in_the_fold(api, background):
     def record(name, **attrs):
         attributes = [{"key": "session.id", "value": {"stringValue": "otel-s"}},
                       {"key": "event.name", "value": {"stringValue": name}}]
@@ -154,7 +143,7 @@ def test_a_staged_otlp_export_merges_its_tool_results_in_the_fold(api, staged):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("order", ["in_order", "twice_shuffled"])
-def test_staged_streams_give_the_exact_rollups_whenever_the_folds_run(api, staged, order):
+def test_staged_streams_give_the_exact_rollups_whenever_the_folds_run(api, background, order):
     """Realistic sessions, delivered in batches of 25 with folds at random moments between
     them: the same numbers as the simulator's (and as folding in the request)."""
     rng = random.Random(17)
@@ -188,7 +177,7 @@ def test_every_delivery_of_a_session_shares_a_shard_and_sessions_spread(settings
 
 @pytest.mark.django_db
 def test_past_the_bound_ingest_answers_503_with_retry_after_and_stores_nothing(
-        team, api, staged, settings, client):
+        team, api, background, settings, client):
     settings.VOIGHT_BACKLOG_MAX_ROWS = 2
     api.post("/v1/ingest", [event(1), event(2), event(3)])  # the backlog: 3 rows > 2
     staging.backlog_forget()
@@ -221,7 +210,7 @@ def test_past_the_bound_ingest_answers_503_with_retry_after_and_stores_nothing(
 
 
 @pytest.mark.django_db
-def test_a_backlog_older_than_its_bound_refuses_too(api, staged, settings):
+def test_a_backlog_older_than_its_bound_refuses_too(api, background, settings):
     import time_machine
 
     settings.VOIGHT_BACKLOG_MAX_SECONDS = 30
@@ -426,7 +415,7 @@ def test_a_staged_event_reads_back_equal(payload):
 
 
 @pytest.mark.django_db
-def test_staged_otlp_metrics_are_merged_by_the_fold(api, staged):
+def test_staged_otlp_metrics_are_merged_by_the_fold(api, background):
     from tests.otel import payloads as p
     from tests.otel.test_spans_and_metrics import claude_code_metrics
 
@@ -455,7 +444,7 @@ def test_the_folder_lets_rows_gather_longer_the_more_arrive():
 
 
 @pytest.mark.django_db
-def test_the_backlog_the_folder_reads_counts_waiting_rows_and_their_age(api, staged):
+def test_the_backlog_the_folder_reads_counts_waiting_rows_and_their_age(api, background):
     import time_machine
 
     assert staging.backlog_waiting() == (0, 0.0)
@@ -468,7 +457,7 @@ def test_the_backlog_the_folder_reads_counts_waiting_rows_and_their_age(api, sta
 
 
 @pytest.mark.django_db
-def test_a_folded_event_says_when_voight_received_it_not_when_it_was_folded(api, staged):
+def test_a_folded_event_says_when_voight_received_it_not_when_it_was_folded(api, background):
     import time_machine
 
     arrived = datetime(2026, 11, 20, 9, 0, 1, tzinfo=UTC)

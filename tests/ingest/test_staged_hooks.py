@@ -39,17 +39,6 @@ def pre_tool_use(n, session="s", command="npm test"):
             "tool_use_id": f"tu{n}", "tool_input": {"command": command}}
 
 
-@pytest.fixture
-def background(settings, monkeypatch):
-    """Production's setting with the folder thread replaced by a counter of its wake-ups."""
-    settings.VOIGHT_FOLD = "thread"
-    # Streams replayed at their own (simulated) times span hours before their one fold.
-    settings.VOIGHT_BACKLOG_MAX_SECONDS = 10**9
-    pokes = []
-    monkeypatch.setattr(folder, "poke", lambda: pokes.append(1))
-    return pokes
-
-
 @pytest.mark.django_db
 def test_a_hook_is_staged_answered_and_stored_by_the_fold(api, background,
                                                           django_capture_on_commit_callbacks):
