@@ -3,9 +3,14 @@
 What a fold of staged rows costs once it has its rows: realistic Claude Code streams from the
 simulator (wrapped hook events and transcript usage, through `canonical.adapt` as
 `/v1/ingest` does), many sessions interleaved by time as a relay or the staging table would
-deliver them, cut into batches of 100 and of 1,000. Per batch: wall time, the statements
-sent and the time spent inside them (Django's execute wrapper: the round trip, parameter
-binding and PostgreSQL's work; a COPY's rows stream outside it), and the rest, Python.
+deliver them, cut into batches of 1, 5, 20, 100 and 1,000 (a batch of n from about n
+sessions). Per batch: wall time, the statements sent and the time spent inside them
+(Django's execute wrapper: the round trip, parameter binding and PostgreSQL's work; a
+COPY's rows stream outside it), and the rest, Python.
+
+The hook fold as the folder runs it: raw Claude Code `http` hooks (adapter `claude-code`)
+staged as a hook request stages them, folded by `staging.staged_fold` 1, 5, 20 and 100 rows
+at a time — the claim, the pipeline and the delete, each fold its own transaction.
 
 Each plan runs on a team of its own after a warm-up batch of another team (the first batch
 of a process compiles its statement shapes). The figures carry no target: they are the
@@ -26,17 +31,23 @@ from bench import common
 
 # (events per batch, interleaved sessions, batches measured): the hook fold's shape (many
 # sessions, few events each) and a relay's full batch.
-PLANS = [(100, 64, 30), (1000, 40, 6)]
-QUICK_PLANS = [(100, 64, 5), (1000, 40, 1)]
+PLANS = [(1, 1, 150), (5, 5, 60), (20, 20, 30), (100, 64, 30), (1000, 40, 6)]
+QUICK_PLANS = [(1, 1, 30), (5, 5, 10), (20, 20, 5), (100, 64, 5), (1000, 40, 1)]
+# (staged hooks per fold, interleaved sessions, folds measured)
+HOOK_PLANS = [(1, 1, 150), (5, 5, 60), (20, 20, 30), (100, 64, 10)]
+QUICK_HOOK_PLANS = [(1, 1, 30), (5, 5, 10), (20, 20, 5), (100, 64, 2)]
 
 
-def _batches(seed: int, sessions: int, batch: int, count: int) -> list[list[dict]]:
-    """`count` batches of `batch` delivery bodies from `sessions` sessions merged by time.
+def _batches(seed: int, sessions: int, batch: int, count: int, raw: bool = False) -> list[list]:
+    """`count` batches of `batch` deliveries from `sessions` sessions merged by time: delivery
+    bodies, or with `raw` the `http` hook deliveries themselves (body and arrival time).
 
     Every session stays open for the whole run (a session whose stream ran out is replaced
     by a new one), so each batch touches about `sessions` sessions.
     """
     from ingest.simulator import simulate_session
+
+    kinds = ("raw",) if raw else ("wrapped", "usage")
 
     rng = random.Random(seed)
     start = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -49,9 +60,9 @@ def _batches(seed: int, sessions: int, batch: int, count: int) -> list[list[dict
         while len(lane) < per_session:
             s = simulate_session(
                 rng, agent_slug=f"fold-agent-{n % 7}", start=start + offset + timedelta(seconds=n),
-                prompts=rng.randint(3, 14), resume=rng.random() < 0.1,
+                prompts=rng.randint(3, 14), resume=rng.random() < 0.1, raw=raw,
             )
-            lane += [d.body for d in s.deliveries if d.kind in ("wrapped", "usage")]
+            lane += [d if raw else d.body for d in s.deliveries if d.kind in kinds]
             offset = timedelta(hours=len(lane))
         # Spread each lane over the same span so the merge interleaves them evenly.
         bodies += [(i / len(lane), n, body) for i, body in enumerate(lane[:per_session])]
@@ -98,6 +109,41 @@ def _fold(batches: list[list[dict]], team) -> list[dict]:
     return rows
 
 
+def _stage_hooks(batches: list[list], team) -> None:
+    """Stage raw hooks as `staging.hook_stage` does (one row each, arrival time kept)."""
+    import json
+
+    from ingest import staging
+    from ingest.models import StagedEvent
+
+    StagedEvent.objects.bulk_create([
+        StagedEvent(team=team, adapter=StagedEvent.Adapter.CLAUDE_CODE,
+                    shard=staging.shard_of(team.pk, d.body["session_id"]),
+                    body=json.dumps(d.body, separators=(",", ":")), received_at=d.ts)
+        for batch in batches for d in batch
+    ])
+
+
+def _fold_staged(batches: list[list], team) -> list[dict]:
+    from django.db import connection
+
+    from ingest import staging
+
+    _stage_hooks(batches, team)
+    rows = []
+    for items in batches:
+        meter = _Meter()
+        with connection.execute_wrapper(meter):
+            began = time.perf_counter()
+            claimed = staging.staged_fold(team_id=team.pk, limit=len(items))
+            seconds = time.perf_counter() - began
+        rows.append({
+            "seconds": seconds, "statements": meter.statements, "db_seconds": meter.seconds,
+            "created": claimed, "errors": 0, "sessions": len({d.body["session_id"] for d in items}),
+        })
+    return rows
+
+
 def _summary(batch: int, sessions: int, rows: list[dict]) -> dict:
     events = sum(r["created"] for r in rows)
     seconds = sum(r["seconds"] for r in rows)
@@ -107,6 +153,7 @@ def _summary(batch: int, sessions: int, rows: list[dict]) -> dict:
         "batch": batch, "sessions": sessions, "batches": len(rows), "events": events,
         "errors": sum(r["errors"] for r in rows),
         "events_per_s": round(events / seconds, 1),
+        "ms_per_batch_mean": round(seconds * 1000 / len(rows), 2),
         "ms_per_batch_median": round(statistics.median(per_batch), 2),
         "ms_per_batch_min": round(min(per_batch), 2),
         "statements_per_batch": round(statistics.median(r["statements"] for r in rows), 1),
@@ -122,13 +169,20 @@ def run(quick: bool) -> dict:
     stamp = int(time.time())
     warm, _, _ = common.bench_team(f"bench-fold-warm-{stamp}")
     _fold(_batches(7, 16, 100, 2), warm)
-    for seed, (batch, sessions, count) in enumerate(QUICK_PLANS if quick else PLANS, start=1):
-        team, _, _ = common.bench_team(f"bench-fold-{batch}-{stamp}")
-        rows = _fold(_batches(seed * 1000, sessions, batch, count), team)
+    for batch in (1, 5, 20):  # each statement shape compiled once before it is measured
+        _fold(_batches(8, batch, batch, 3), warm)
+        _fold_staged(_batches(9, batch, batch, 3, raw=True), warm)
+    plans = [("", _fold, False, plan) for plan in (QUICK_PLANS if quick else PLANS)]
+    plans += [("hooks_", _fold_staged, True, plan)
+              for plan in (QUICK_HOOK_PLANS if quick else HOOK_PLANS)]
+    for seed, (prefix, fold, raw, (batch, sessions, count)) in enumerate(plans, start=1):
+        team, _, _ = common.bench_team(f"bench-fold-{prefix}{batch}-{stamp}")
+        rows = fold(_batches(seed * 1000, sessions, batch, count, raw=raw), team)
         result = _summary(batch, sessions, rows)
-        details[f"batch_{batch}"] = result
+        details[f"{prefix}batch_{batch}"] = result
+        label = "staged hook fold" if raw else "fold"
         figures.append(common.figure(
-            f"fold, {batch}/batch of {sessions} sessions", result["events_per_s"], "events/s",
+            f"{label}, {batch}/batch of {sessions} sessions", result["events_per_s"], "events/s",
         ))
         figures.append(common.figure(
             f"  statements per batch of {batch}", result["statements_per_batch"], "statements",
