@@ -22,6 +22,7 @@ Standalone: `python -m bench.fold [--quick]` (its own scratch database, dropped 
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import statistics
 import time
@@ -71,6 +72,37 @@ def _batches(seed: int, sessions: int, batch: int, count: int, raw: bool = False
     return [merged[i:i + batch] for i in range(0, need, batch)]
 
 
+def _backend_cpu() -> float | None:
+    """CPU seconds this connection's PostgreSQL backend has used, when it runs on this machine
+    (its /proc entry readable); None otherwise."""
+    from django.db import connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class _CPU:
+    """The CPU a block costs: this process's and its database backend's (the fold shares the
+    machine's cores with the web requests, so both count)."""
+
+    def __enter__(self):
+        self.backend = _backend_cpu()
+        self.process = time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.process = time.process_time() - self.process
+        backend = _backend_cpu()
+        self.backend = None if backend is None or self.backend is None else backend - self.backend
+
+
 class _Meter:
     """Counts the statements a block sends and the time spent inside them."""
 
@@ -88,25 +120,15 @@ class _Meter:
 
 
 def _fold(batches: list[list[dict]], team) -> list[dict]:
-    from django.db import connection
-
     from ingest.adapters import canonical
     from ingest.pipeline import IngestContext, events_ingest
 
-    rows = []
-    for items in batches:
-        meter = _Meter()
-        with connection.execute_wrapper(meter):
-            began = time.perf_counter()
-            result = events_ingest(items, IngestContext(team=team), canonical.adapt)
-            seconds = time.perf_counter() - began
-        statuses = [r.status for r in result.results]
-        rows.append({
-            "seconds": seconds, "statements": meter.statements, "db_seconds": meter.seconds,
-            "created": statuses.count("created"), "errors": statuses.count("error"),
-            "sessions": len(result.session_ids),
-        })
-    return rows
+    def fold(items):
+        statuses = [r.status for r in events_ingest(
+            items, IngestContext(team=team), canonical.adapt).results]
+        return statuses.count("created"), statuses.count("error")
+
+    return _measured(batches, fold)
 
 
 def _stage_hooks(batches: list[list], team) -> None:
@@ -125,22 +147,31 @@ def _stage_hooks(batches: list[list], team) -> None:
 
 
 def _fold_staged(batches: list[list], team) -> list[dict]:
-    from django.db import connection
-
     from ingest import staging
 
     _stage_hooks(batches, team)
+    return _measured(batches, lambda items: (
+        staging.staged_fold(team_id=team.pk, limit=len(items)), 0))
+
+
+def _measured(batches: list[list], fold) -> list[dict]:
+    """Run `fold(items)` ((created, errors)) on each batch; per batch its wall time and
+    statements, and for the whole run the CPU of this process and of its backend."""
+    from django.db import connection
+
     rows = []
-    for items in batches:
-        meter = _Meter()
-        with connection.execute_wrapper(meter):
-            began = time.perf_counter()
-            claimed = staging.staged_fold(team_id=team.pk, limit=len(items))
-            seconds = time.perf_counter() - began
-        rows.append({
-            "seconds": seconds, "statements": meter.statements, "db_seconds": meter.seconds,
-            "created": claimed, "errors": 0, "sessions": len({d.body["session_id"] for d in items}),
-        })
+    with _CPU() as cpu:
+        for items in batches:
+            meter = _Meter()
+            with connection.execute_wrapper(meter):
+                began = time.perf_counter()
+                created, errors = fold(items)
+                seconds = time.perf_counter() - began
+            rows.append({"seconds": seconds, "statements": meter.statements,
+                         "db_seconds": meter.seconds, "created": created, "errors": errors})
+    for row in rows:
+        row["cpu"], row["backend_cpu"] = cpu.process / len(rows), (
+            None if cpu.backend is None else cpu.backend / len(rows))
     return rows
 
 
@@ -157,7 +188,11 @@ def _summary(batch: int, sessions: int, rows: list[dict]) -> dict:
         "ms_per_batch_median": round(statistics.median(per_batch), 2),
         "ms_per_batch_min": round(min(per_batch), 2),
         "statements_per_batch": round(statistics.median(r["statements"] for r in rows), 1),
-        "sessions_per_batch": round(statistics.median(r["sessions"] for r in rows), 1),
+        "cpu_ms_per_batch": round(sum(r["cpu"] for r in rows) * 1000 / len(rows), 2),
+        "backend_cpu_ms_per_batch": None if rows[0]["backend_cpu"] is None else round(
+            sum(r["backend_cpu"] for r in rows) * 1000 / len(rows), 2),
+        "cpu_us_per_event": round(sum(
+            r["cpu"] + (r["backend_cpu"] or 0) for r in rows) * 1e6 / max(events, 1), 1),
         "db_ms_per_batch": round(db * 1000 / len(rows), 2),
         "python_ms_per_batch": round((seconds - db) * 1000 / len(rows), 2),
         "db_share": round(db / seconds, 3),
@@ -187,6 +222,10 @@ def run(quick: bool) -> dict:
         figures.append(common.figure(
             f"  statements per batch of {batch}", result["statements_per_batch"], "statements",
             higher_is_better=False,
+        ))
+        figures.append(common.figure(
+            f"  CPU per event (process and backend), {batch}/batch", result["cpu_us_per_event"],
+            "µs", higher_is_better=False,
         ))
         figures.append(common.figure(
             f"  database time per batch of {batch}", result["db_ms_per_batch"], "ms",
