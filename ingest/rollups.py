@@ -222,7 +222,7 @@ def _merge_tool_calls_in_sql(by_key: dict) -> dict:
                 ("ts", event.ts), ("duration", event.duration_ms), ("outcome", event.outcome),
             ):
                 columns[name].append(value)
-    with sql.bound_cursor(prepare=True) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_TOOL_CALLS_SQL, columns)
         merged = cursor.fetchall()
     ran: dict = defaultdict(int)
@@ -658,7 +658,7 @@ RETURNING t.id, t.session_id, p.payload IS NOT NULL AND {_SOURCE} IS NULL
 
 
 def _traces_recompute_in_sql(pks: list, details, sessions_without_wakeups) -> None:
-    with sql.bound_cursor(prepare=True) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_TRACE_COUNTS_SQL, {"pks": pks})
         counted = cursor.fetchall()
         detailed = set(pks) if details is None else set(pks) & set(details)

@@ -69,38 +69,12 @@ def _copy_value(field: models.Field, value: Any) -> Any:
     return field.get_db_prep_save(value, connection)
 
 
-# Whether the fold's fixed statements are prepared (`bound_cursor(prepare=True)`). Needs a
-# direct connection or PgBouncer 1.21+ with `max_prepared_statements` in transaction mode.
-PREPARE = True
-
-
-def _prepared_cursor_class():
-    import psycopg
-
-    class PreparedCursor(psycopg.Cursor):
-        """Prepares every statement it runs (kept per connection by psycopg, by SQL text and
-        parameter types; at most `prepared_max`, the least used deallocated)."""
-
-        def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
-
-    return PreparedCursor
-
-
-_cursor_classes: dict = {}
-
-
 @contextlib.contextmanager
-def bound_cursor(*, prepare: bool = False):
+def _bound_cursor():
     """A cursor that sends parameters apart from the SQL (server-side binding).
 
     Django's psycopg cursor binds client-side: it quotes every value into the statement text
     in Python, which for a multi-row VALUES list cost more CPU than the statement itself.
-    With `prepare` (statements of a fixed text, run on every fold) PostgreSQL parses and
-    plans each once per connection instead of every time: for the fold's long WITH
-    statements that was most of their cost on a small batch. Django disables psycopg's
-    automatic preparation (`prepare_threshold` None); the threshold is raised out of reach
-    instead, so only these cursors prepare.
     This cursor is wrapped like Django's own (error translation, query logging, wrappers).
     """
     if connection.vendor != "postgresql":
@@ -111,16 +85,8 @@ def bound_cursor(*, prepare: bool = False):
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw = connection.connection
-    prepare = prepare and PREPARE
-    if prepare:
-        if raw.prepare_threshold is None:
-            raw.prepare_threshold = 2**31 - 1
-        if "prepared" not in _cursor_classes:
-            _cursor_classes["prepared"] = _prepared_cursor_class()
     with connection.wrap_database_errors:
-        cursor = connection._prepare_cursor(
-            (_cursor_classes["prepared"] if prepare else psycopg.Cursor)(raw))
+        cursor = connection._prepare_cursor(psycopg.Cursor(connection.connection))
     try:
         yield cursor
     finally:
@@ -220,7 +186,7 @@ def _insert(
                 f"{on_conflict} RETURNING {returning_cols}"
             )
             return cursor.fetchall()
-    with bound_cursor() as cursor:
+    with _bound_cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start:start + per_statement]
             params: list[Any] = []
@@ -279,7 +245,7 @@ def update_rows(objs: list[models.Model], fields: list[str]) -> None:
             )
         return
     per_statement = max(1, MAX_PARAMS // (len(model_fields) + 1))
-    with bound_cursor() as cursor:
+    with _bound_cursor() as cursor:
         for start in range(0, len(objs), per_statement):
             chunk = objs[start:start + per_statement]
             params: list[Any] = []

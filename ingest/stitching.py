@@ -251,7 +251,7 @@ SELECT id FROM left_traces UNION SELECT id FROM before UNION SELECT id FROM late
 
 def _restitch_in_one_statement(session_pks: set, since: dict) -> set[int]:
     ordered = sorted(session_pks, key=str)
-    with sql.bound_cursor(prepare=True) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_RESTITCH_SQL, [[uuid.UUID(str(pk)) for pk in ordered],
                                        [since[pk] for pk in ordered]])
         return {pk for (pk,) in cursor.fetchall() if pk is not None}
