@@ -77,6 +77,12 @@ class IngestContext:
     source: str = ""  # overrides the adapter's source (http_hook, otel)
     session_agents: dict = dataclasses.field(default_factory=dict)
     now: datetime = dataclasses.field(default_factory=timezone.now)
+    # Whether the team has enabled rules evaluated at ingest (`alerts.INGEST_KINDS`), when
+    # the caller read it already (a fold reads it with the team); None: read it here.
+    alert_rules: bool | None = None
+    # False when the caller rolls the batch back to a savepoint of its own on any error (a
+    # fold's batch): the pipeline's savepoint would only add two statements.
+    savepoint: bool = True
 
 
 def item_id(item: Any) -> str | None:
@@ -193,7 +199,7 @@ def events_ingest(
     outcome = IngestResult(results)
     if not valid:
         return _with_pause_state(outcome, ctx, [])
-    with transaction.atomic():
+    with transaction.atomic(savepoint=ctx.savepoint):
         _learn_session_agents(valid, ctx)
         agents = _resolve_agents(valid, ctx, results)
         valid = [(i, e) for i, e in valid if results[i].status != "error"]
@@ -204,8 +210,9 @@ def events_ingest(
         outcome.session_ids = touched
         if touched:
             sessions_status_refresh_locked(touched, ctx.now)
-            alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
-                                          agents=agents.values())
+            if ctx.alert_rules is not False:
+                alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
+                                              agents=agents.values())
             broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
     return _with_pause_state(outcome, ctx, list(agents.values()))
 

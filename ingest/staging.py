@@ -40,6 +40,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ingest import privacy
@@ -54,6 +55,7 @@ from ingest.pipeline import (
     source_default_agent,
 )
 from ingest.schema import CanonicalEvent, InvalidEvent
+from sessions import alerts
 from sessions.models import Agent, AlertRule, Session
 from voight.models import ApiKey, Team
 
@@ -514,7 +516,11 @@ def staged_drain(*, team_id: int | None = None) -> int | None:
 def _fold_rows(rows: list[StagedEvent]):
     """Run `rows` through the pipeline, one batch per ingest context. A batch that raises is
     retried row by row, so one bad row is set aside without holding back the others."""
-    teams = Team.objects.in_bulk({row.team_id for row in rows})
+    # With the team, whether it has rules to evaluate at ingest: a fold of a team without
+    # any (most) then sends no query for them.
+    teams = Team.objects.annotate(has_ingest_rules=Exists(AlertRule.objects.filter(
+        team_id=OuterRef("pk"), enabled=True, kind__in=alerts.INGEST_KINDS,
+    ))).in_bulk({row.team_id for row in rows})
     key_agents = Agent.objects.in_bulk({row.key_agent_id for row in rows if row.key_agent_id})
     batches: dict[tuple, list[StagedEvent]] = defaultdict(list)
     for row in rows:
@@ -522,9 +528,10 @@ def _fold_rows(rows: list[StagedEvent]):
     folded: list[StagedEvent] = []
     failed: list[tuple[StagedEvent, str]] = []
     for (team_id, key_agent_id, hint, adapter), batch in batches.items():
-        ctx = dict(team=teams[team_id], key_agent=key_agents.get(key_agent_id),
+        ctx = dict(team=teams[team_id], alert_rules=teams[team_id].has_ingest_rules,
+                   key_agent=key_agents.get(key_agent_id),
                    agent_hint=hint or None, source=SOURCES.get(adapter, "http_hook"),
-                   default_agent=default_agent(adapter))
+                   default_agent=default_agent(adapter), savepoint=False)
         error = _fold_batch(batch, ctx, adapter)
         if error is None:
             folded += batch

@@ -15,8 +15,9 @@ import pytest
 import time_machine
 from django.db import close_old_connections, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
-from ingest import folder, staging, tasks
+from ingest import folder, pipeline, staging, tasks
 from ingest.models import StagedEvent
 from ingest.simulator import simulate_session
 from sessions.models import Agent, AlertRule, Decision, Session
@@ -24,7 +25,7 @@ from sessions.services import agent_pause
 from tests import factories
 from tests.ingest.replay import expected_rollups, expected_traces, rollups, send, trace_rollups
 from tests.reliability.services import wait_for
-from traces.models import Event
+from traces.models import Event, EventKey
 
 HOOK = "/v1/hooks/claude-code"
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -195,6 +196,45 @@ def test_a_row_the_pipeline_raises_on_is_set_aside_and_the_others_are_stored(api
     # Kept for an operator, it keeps no secret the team has Voight scrub.
     assert "sk-ant-api03" not in poisoned.body and '"poison"' in poisoned.body
     assert staging.staged_drain() == 0  # set aside: no longer claimed
+
+
+@pytest.mark.django_db
+def test_a_batch_that_raises_after_its_writes_leaves_nothing_of_them(api, background,
+                                                                     monkeypatch):
+    # The pipeline takes no savepoint of its own in a fold: the batch's savepoint must undo
+    # the sessions, keys and events it had written before it raised.
+    for session in ("good-1", "poison", "good-2"):
+        api.post(HOOK, pre_tool_use(1, session))
+    real = pipeline._update_sessions
+
+    def update_sessions(new, locked, *args):
+        if any(s.external_id == "poison" for s in locked.values()):
+            raise RuntimeError("boom")
+        return real(new, locked, *args)
+
+    monkeypatch.setattr(pipeline, "_update_sessions", update_sessions)
+    assert staging.staged_drain() == 3
+    assert sorted(Session.objects.values_list("external_id", flat=True)) == ["good-1", "good-2"]
+    assert sorted(Event.objects.values_list("session__external_id", flat=True)) == [
+        "good-1", "good-2"]
+    assert EventKey.objects.count() == 2
+    assert Session.objects.get(external_id="good-1").event_count == 1
+    assert StagedEvent.objects.get().failed_at is not None
+
+
+@pytest.mark.django_db
+def test_a_fold_reads_the_alert_rules_only_of_a_team_that_has_some(api, team, background):
+    def rule_reads():
+        with CaptureQueriesContext(connection) as queries:
+            staging.staged_drain()
+        return [q["sql"] for q in queries
+                if q["sql"].startswith('SELECT "agent_sessions_alertrule"')]
+
+    api.post(HOOK, pre_tool_use(1))
+    assert rule_reads() == []
+    factories.AlertRuleFactory(team=team, kind=AlertRule.Kind.TRACE_TOOL_CALLS, threshold=1)
+    api.post(HOOK, pre_tool_use(2))
+    assert len(rule_reads()) == 1
 
 
 @pytest.mark.django_db
