@@ -68,7 +68,7 @@ logger = logging.getLogger(__name__)
 
 # Rows per fold transaction: large enough that a backlog drains in batches the pipeline
 # handles at its batch rate, small enough that session locks are held briefly.
-FOLD_LIMIT = 500
+FOLD_LIMIT = 1000
 
 A = StagedEvent.Adapter
 
