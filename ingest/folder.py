@@ -6,7 +6,7 @@ to run, so the thread it is — docs/scaling.md.)
 A fold's cost is mostly per fold, not per row (statements, locks, the status and alert
 passes), so the loop lets rows gather before it folds — for longer the more arrive: it folds
 once the oldest waiting row is `gather_seconds(waiting)` old, the square root of the rows
-waiting times `GATHER_SCALE_SECONDS`, at most `MAX_GATHER_SECONDS`. Rows arriving at r per
+waiting times `GATHER_SCALE_SECONDS`, at most `VOIGHT_FOLD_GATHER_MS`. Rows arriving at r per
 second are then folded every r × 1 ms: a lone hook after ~30 ms, at 100/s every 100 ms, at
 300/s every 300 ms (90 rows per fold, where a fold costs ~0.4 ms of CPU per hook instead of
 8 ms alone: measured in process, docs/scaling.md), from 500/s on every 500 ms. The product
@@ -28,6 +28,7 @@ import os
 import threading
 import time
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from ingest.staging import FOLD_LIMIT, backlog_waiting, staged_drain
@@ -36,14 +37,13 @@ logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0
 GATHER_SCALE_SECONDS = 0.001
-MAX_GATHER_SECONDS = 0.5
 
 
 def gather_seconds(waiting: int) -> float:
     """How old the oldest waiting row may grow before a fold takes the backlog."""
     if waiting >= FOLD_LIMIT:
         return 0.0
-    return min(MAX_GATHER_SECONDS, math.sqrt(waiting * GATHER_SCALE_SECONDS))
+    return min(settings.VOIGHT_FOLD_GATHER_MS / 1000, math.sqrt(waiting * GATHER_SCALE_SECONDS))
 
 _wake = threading.Event()
 _lock = threading.Lock()
@@ -78,46 +78,28 @@ def stop(timeout: float = 5.0) -> None:
 
 def _run_thread() -> None:
     try:
-        more = False
         while not _stopping:
-            if not more:
-                _wake.wait(SWEEP_SECONDS)
-                _wake.clear()
-            more = _gather_and_fold()
+            # Woken by this process's requests (a wake during a fold leaves the event set:
+            # the loop comes straight back), else once a sweep interval.
+            _wake.wait(SWEEP_SECONDS)
+            _wake.clear()
+            _gather_and_fold()
     finally:
         connection.close()
 
 
-def _gather_and_fold() -> bool:
-    """Wait until the backlog is due (`gather_seconds`), fold it; True when rows may be
-    waiting still (the fold claimed some, or another process's fold held them)."""
+def _gather_and_fold() -> None:
+    """Wait until the backlog is due (`gather_seconds`), then drain it. Shards another
+    process's fold holds are left to it: that process folds again when its own requests
+    wake it, so nothing polls meanwhile."""
     try:
         waiting, age = backlog_waiting()
-    except Exception:  # the database is away: the rows wait, the next wake retries
-        logger.exception("reading the staged backlog failed")
-        connection.close()
-        time.sleep(SWEEP_SECONDS)
-        return False
-    if not waiting:
-        return False
-    time.sleep(max(0.0, gather_seconds(waiting) - age))
-    return _fold()
-
-
-HELD_RETRY_SECONDS = 0.01
-
-
-def _fold() -> bool:
-    """One drain; True when there may be more to fold soon (rows were claimed, or another
-    process's fold holds them and may leave some behind)."""
-    try:
-        claimed = staged_drain()
+        if waiting:
+            time.sleep(max(0.0, gather_seconds(waiting) - age))
+            staged_drain()
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged rows failed")
         connection.close()
         time.sleep(SWEEP_SECONDS)
-        return False
+        return
     close_old_connections()
-    if claimed is None:
-        time.sleep(HELD_RETRY_SECONDS)  # look again once that fold is likely done
-    return claimed != 0

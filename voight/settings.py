@@ -161,6 +161,9 @@ if VOIGHT_FOLD not in ("thread", "request"):
 # Folds are sharded by session (ingest/staging.py): this many folds can run at once, across
 # all processes, never two on one session. Changing it is safe at any time.
 VOIGHT_FOLD_SHARDS = env_int("VOIGHT_FOLD_SHARDS", 8)
+# How long staged rows may gather before a busy server folds them (ingest/folder.py): the
+# longer, the cheaper each event's fold and the later its rollups.
+VOIGHT_FOLD_GATHER_MS = env_int("VOIGHT_FOLD_GATHER_MS", 500)
 # Backpressure: past this backlog of staged deliveries (rows, or age of the oldest in
 # seconds) ingest answers 503 with Retry-After instead of staging more.
 VOIGHT_BACKLOG_MAX_ROWS = env_int("VOIGHT_BACKLOG_MAX_ROWS", 500_000)
