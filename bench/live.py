@@ -6,7 +6,7 @@ clients are not the bottleneck) log in with a Django session cookie and connect 
 gunicorn, each for a new session, so every broadcast names exactly one new session and its
 latency is exact: time the POST was sent → time each client received the notice naming it.
 Reported: p50/p95/p99 over every (event, client) pair, and the share delivered.
-Target: p95 ≤ 250 ms. Measured at 100 events/s and at a busy team's 20 events/s (the first
+Target: p95 ≤ 250 ms at 20 events/s, ≤ 1 s at 100 (issue 15). Measured at 100 events/s and at a busy team's 20 events/s (the first
 needs the hook endpoint to sustain 100 requests/s besides everything else on the machine;
 each run reports the rate it achieved and the hook request's own latency). The reference is
 the same fan-out measured without ingest (one `group_send` per tick straight to the channel
@@ -29,7 +29,11 @@ import uuid
 
 from bench import common
 
-TARGET_P95_MS = 250.0
+# p95 targets by rate. Issue 15 lets rollups trail the answer by up to a second, and a busy
+# server folds less often to fold cheaper (ingest/folder.py): at 100 hooks/s the fold gathers
+# ~100 ms before the notice path's ~120 ms. A busy team's rate keeps the old 250 ms.
+TARGET_P95_MS = {100: 1000.0}
+TARGET_P95_MS_DEFAULT = 250.0
 # A busy team: ten agents each making a tool call every half second.
 BUSY_TEAM_RATE = 20
 SUBSCRIBE = json.dumps({"action": "subscribe", "page": "sessions", "query": ""}).encode()
@@ -312,12 +316,13 @@ def run(quick: bool) -> dict:
         runs = {pace: ingest_at(pace) for pace in sorted({rate, BUSY_TEAM_RATE}, reverse=True)}
     figures = []
     for pace, measured in runs.items():
+        target = TARGET_P95_MS.get(pace, TARGET_P95_MS_DEFAULT)
         figures.append(common.figure(
             f"live: ingest → {clients} websockets at {pace} events/s, p95",
             measured["p95_ms"], "ms", reference=reference["p95_ms"],
             reference_name="ms p95 of the notices alone (no ingest)",
-            target=f"≤ {TARGET_P95_MS:g} ms, all delivered", higher_is_better=False,
-            ok=measured["p95_ms"] <= TARGET_P95_MS and measured["delivered_share"] >= 0.999
+            target=f"≤ {target:g} ms, all delivered", higher_is_better=False,
+            ok=measured["p95_ms"] <= target and measured["delivered_share"] >= 0.999
             and not measured["ingest_errors"],
         ))
     measured = runs[rate]

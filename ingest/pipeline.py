@@ -244,7 +244,9 @@ def _resolve_agents(valid, ctx: IngestContext, results) -> dict[str, Agent]:
     team = ctx.team
     # Almost every batch names agents that exist: read first, insert only what is missing.
     agents = {a.slug: a for a in _agents(team.pk, wanted)}
-    missing = [slug for slug in wanted if slug not in agents]
+    # Sorted: concurrent folds creating the same new agents take the unique index's locks in
+    # one order (unsorted, two folds of a new team's first events deadlocked).
+    missing = sorted(slug for slug in wanted if slug not in agents)
     if missing and team.auto_create_agents:
         sql.insert_ignore(Agent, [
             {"team": team.pk, "slug": slug, "label": "", "kind": _agent_kind(wanted[slug]),
@@ -304,7 +306,7 @@ def _resolve_sessions(valid, ctx: IngestContext, agents) -> dict[tuple, Session]
          "status_changed_at": ctx.now, "source": _session_source(event), "lifecycle": [],
          "created_at": ctx.now, "updated_at": ctx.now, "distinct_tools": [], "metrics": {},
          "otel_metrics": {}}
-        for (agent_pk, external), event in first.items()
+        for (agent_pk, external), event in sorted(first.items(), key=lambda item: item[0])
     ]
     sql.insert_ignore(Session, rows, ["agent", "external_id"], ["id"])
     values = [v for pair in sql.padded(sorted(first)) for v in pair]
