@@ -31,7 +31,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from ingest.staging import FOLD_LIMIT, backlog_waiting, staged_drain
+from ingest.staging import FOLD_LIMIT, backlog_estimate, staged_drain
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +93,9 @@ def _gather_and_fold() -> None:
     process's fold holds are left to it: that process folds again when its own requests
     wake it, so nothing polls meanwhile."""
     try:
-        waiting, age = backlog_waiting()
-        if waiting:
-            time.sleep(max(0.0, gather_seconds(waiting) - age))
+        backlog = backlog_estimate()
+        if backlog.rows:
+            time.sleep(max(0.0, gather_seconds(backlog.rows) - backlog.oldest_seconds))
             staged_drain()
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged rows failed")

@@ -75,26 +75,30 @@ A = StagedEvent.Adapter
 
 # --- the staged forms ---------------------------------------------------------------------
 
-_EVENT_FIELDS = [f.name for f in dataclasses.fields(CanonicalEvent)]
-
-
-def _decimal(value):
+def _json_default(value):
     if isinstance(value, Decimal):
         return str(value)
-    raise TypeError
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _dumps(data) -> str:
+    """Staged JSON: orjson (it writes dataclasses and datetimes itself, at a fraction of the
+    cost of a dict copy), else json."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(data, default=_json_default).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+            pass
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
 def event_dumps(event: CanonicalEvent) -> str:
     """A canonical event as staged JSON (`event_loads` reads it back, equal)."""
-    if orjson is not None:
-        try:  # orjson writes the dataclass itself, at a fraction of the cost of a dict copy
-            return orjson.dumps(event, default=_decimal).decode()
-        except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
-            pass
-    data = {name: getattr(event, name) for name in _EVENT_FIELDS}
-    data["ts"] = event.ts.isoformat() if event.ts else None
-    data["cost_usd"] = None if event.cost_usd is None else str(event.cost_usd)
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return _dumps(event)
 
 
 def event_loads(body, *, key: str | None = None) -> CanonicalEvent:
@@ -121,15 +125,6 @@ def metrics_loads(body: str):
     points = [MetricPoint(**{**p, "ts": datetime.fromisoformat(p["ts"]) if p["ts"] else None})
               for p in data["points"]]
     return data["session_id"], data["agent_slug"], points
-
-
-def _dumps(data) -> str:
-    if orjson is not None:
-        try:
-            return orjson.dumps(data).decode()
-        except (TypeError, orjson.JSONEncodeError):
-            pass
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _client_event(body, *, key: str | None = None) -> CanonicalEvent:
@@ -360,7 +355,8 @@ class Backlog:
 
 def backlog_estimate() -> Backlog:
     """Two index probes, whatever the backlog: the waiting rows' id span (an upper bound on
-    their number: folds of other shards leave holes) and the oldest one's arrival."""
+    their number: folds of other shards leave holes) and the oldest one's arrival. What
+    backpressure and the folder (`ingest.folder`) decide by."""
     table = StagedEvent._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -371,24 +367,10 @@ def backlog_estimate() -> Backlog:
         row = cursor.fetchone()
     if row is None:
         return Backlog(0, 0.0)
-    return Backlog(row[0], max(0.0, (timezone.now() - row[1]).total_seconds()))
-
-
-def backlog_waiting(limit: int = FOLD_LIMIT) -> tuple[int, float]:
-    """The waiting rows, counted up to `limit`, and the oldest one's age in seconds: what
-    the folder decides when to fold by (`ingest.folder`)."""
-    table = StagedEvent._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT (SELECT count(*) FROM (SELECT 1 FROM {table} WHERE failed_at IS NULL "
-            f"LIMIT %s) w), (SELECT received_at FROM {table} WHERE failed_at IS NULL "
-            "ORDER BY id LIMIT 1)", [limit])
-        waiting, oldest = cursor.fetchone()
-    if not waiting:
-        return 0, 0.0
+    rows, oldest = row
     if isinstance(oldest, str):  # SQLite hands back the stored text
         oldest = datetime.fromisoformat(oldest)
-    return waiting, max(0.0, (timezone.now() - oldest).total_seconds())
+    return Backlog(rows, max(0.0, (timezone.now() - oldest).total_seconds()))
 
 
 _backlog_seen: tuple[float, Backlog] | None = None

@@ -448,13 +448,12 @@ def test_the_folder_lets_rows_gather_longer_the_more_arrive(settings):
 def test_the_backlog_the_folder_reads_counts_waiting_rows_and_their_age(api, background):
     import time_machine
 
-    assert staging.backlog_waiting() == (0, 0.0)
+    assert staging.backlog_estimate() == staging.Backlog(0, 0.0)
     with time_machine.travel(datetime.now(UTC) - timedelta(seconds=30)):
         api.post("/v1/ingest", [event(1), event(2)])
     api.post("/v1/ingest", [event(3)])
-    waiting, age = staging.backlog_waiting()
-    assert waiting == 3 and 29 < age < 60
-    assert staging.backlog_waiting(limit=2)[0] == 2
+    backlog = staging.backlog_estimate()
+    assert backlog.rows == 3 and 29 < backlog.oldest_seconds < 60
 
 
 @pytest.mark.django_db
