@@ -14,19 +14,13 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ingest import folder, otlp, staging
+from ingest import otlp, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import otlp as adapter
-from ingest.models import StagedEvent
-from ingest.otlp_services import (
-    ExportResult,
-    metric_probes,
-    metrics_accept,
-    otlp_events_ingest,
-    otlp_metrics_ingest,
-)
+from ingest.otlp_services import ExportResult, otlp_events_ingest, otlp_metrics_ingest
+from ingest.otlp_staging import otlp_events_stage, otlp_metrics_stage
 from ingest.parsing import BodyError
-from ingest.pipeline import IngestContext, agents_named
+from ingest.pipeline import IngestContext
 
 
 def _export(request, signal: otlp.Signal, noun: str, handle):
@@ -52,28 +46,13 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
 
 
 def _events(adapt):
-    """Log records or spans: validated and staged for the fold (`ingest.staging`), or run
-    through the pipeline in the request (`VOIGHT_FOLD=request`)."""
+    """Log records or spans: staged for the fold, or run through the pipeline in the request
+    (`VOIGHT_FOLD=request`)."""
 
     def handle(ctx: IngestContext, items) -> ExportResult:
-        if settings.VOIGHT_FOLD != "thread":
-            return otlp_events_ingest(ctx, items, adapt)
-
-        def adapt_item(item):
-            event = adapt(item)
-            if ctx.agent_hint:
-                # `?agent=` names the agent for every record, whatever service sent it.
-                event.agent_slug = None
-            return event
-
-        accepted = staging.events_accept(items, ctx, adapt_item)
-        result = ExportResult()
-        for item in accepted.results:
-            if item.status == "error":
-                result.reject(item.error)
-        staging.events_stage(ctx, StagedEvent.Adapter.OTEL_EVENT, accepted.events)
-        folder.poke()
-        return result
+        if settings.VOIGHT_FOLD == "thread":
+            return otlp_events_stage(ctx, items, adapt)
+        return otlp_events_ingest(ctx, items, adapt)
 
     return handle
 
@@ -91,21 +70,9 @@ def traces(request):
 
 
 def _metrics(ctx: IngestContext, items) -> ExportResult:
-    """Data points: grouped by session and staged, one row per session (or merged in the
-    request with `VOIGHT_FOLD=request`)."""
-    if settings.VOIGHT_FOLD != "thread":
-        return otlp_metrics_ingest(ctx, items)
-    result, groups = metrics_accept(ctx, items)
-    if groups and not ctx.team.auto_create_agents:
-        agents = agents_named(metric_probes(ctx, groups), ctx)
-        for index in [i for i, agent in agents.items() if agent is None]:
-            result.reject("unknown agent_id and this team does not auto-create agents",
-                          len(groups[index][2]))
-        groups = [group for i, group in enumerate(groups) if agents[i] is not None]
-    staging.rows_stage(ctx, StagedEvent.Adapter.OTEL_METRICS,
-                       [(group[0], staging.metrics_dumps(group)) for group in groups])
-    folder.poke()
-    return result
+    if settings.VOIGHT_FOLD == "thread":
+        return otlp_metrics_stage(ctx, items)
+    return otlp_metrics_ingest(ctx, items)
 
 
 @csrf_exempt

@@ -45,7 +45,9 @@ from django.utils import timezone
 
 from ingest import privacy
 from ingest.adapters import canonical, claude_code, cursor
+from ingest.adapters.otlp import MetricPoint
 from ingest.models import StagedEvent
+from ingest.otlp_services import metrics_store, tool_results_merge
 from ingest.pipeline import (
     IngestContext,
     ItemResult,
@@ -119,8 +121,6 @@ def metrics_dumps(group) -> str:
 
 
 def metrics_loads(body: str):
-    from ingest.adapters.otlp import MetricPoint
-
     data = json.loads(body)
     points = [MetricPoint(**{**p, "ts": datetime.fromisoformat(p["ts"]) if p["ts"] else None})
               for p in data["points"]]
@@ -558,8 +558,6 @@ def _events_fold(batch: list[StagedEvent], ctx: IngestContext, adapter: str) -> 
 
     result = events_ingest(batch, ctx, adapt)
     if adapter == A.OTEL_EVENT:
-        from ingest.otlp_services import tool_results_merge
-
         tool_results_merge(ctx.team.pk, [
             created[row.pk] for row, item in zip(batch, result.results, strict=True)
             if item.status == "created"
@@ -569,8 +567,6 @@ def _events_fold(batch: list[StagedEvent], ctx: IngestContext, adapter: str) -> 
 
 
 def _metrics_fold(batch: list[StagedEvent], ctx: IngestContext) -> list:
-    from ingest.otlp_services import metrics_store
-
     for message, points in metrics_store(ctx, [metrics_loads(row.body) for row in batch]):
         logger.warning("%d staged metric point(s) dropped: %s", points, message)
     return []
