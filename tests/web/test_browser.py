@@ -26,9 +26,11 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from ingest.models import StagedEvent
 from ingest.simulator import simulate_session
 from sessions.models import AlertRule, Session, Signal
 from tests import factories
+from tests.reliability.services import wait_for
 from tests.web.conftest import event, make_session, post_deliveries, post_events
 from traces.models import Trace
 
@@ -343,6 +345,8 @@ def asgi_server(transactional_db):
 
 
 def http_ingest(base: str, secret: str, events: list[dict]) -> None:
+    """POST to the live server, then wait for its fold: the server answers once the events
+    are staged (ingest/staging.py) and stores them a moment later."""
     for e in events:
         e.setdefault("agent_id", "bot")
     request = urllib.request.Request(
@@ -351,6 +355,8 @@ def http_ingest(base: str, secret: str, events: list[dict]) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         assert response.status == 207
+    wait_for(lambda: not StagedEvent.objects.filter(failed_at__isnull=True).exists(),
+             timeout=10, interval=0.02)
 
 
 def test_live_updates_without_reload(page, asgi_server, member, team, ingest_secret):
