@@ -71,6 +71,9 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
         event = item.canonical
         event.trace_id = keys.trace_id_for(event.ts, f"{team_id}|{item.uid}")
         by_trace_id[event.trace_id].append(item)
+    for trace_id, trace_pk in _turns_already_traced(team_id, by_trace_id).items():
+        for item in by_trace_id.pop(trace_id):
+            item.trace_pk = trace_pk
 
     rows = []
     for trace_id, items in by_trace_id.items():
@@ -124,6 +127,35 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
             for item in items:
                 item.trace_pk = existing[key]
     return created
+
+
+def _turns_already_traced(team_id: int, by_trace_id: dict) -> dict[str, int]:
+    """{trace id: trace pk} for trace ids never seen whose events name a prompt that already
+    has its trace in their session: one turn delivered both by `http` hooks (which name no
+    trace and are traced by prompt_id) and by the hook client (which names one) stays one
+    trace, whichever delivery is folded first."""
+    named = {tid: items for tid, items in by_trace_id.items()
+             if any(item.canonical.prompt_id for item in items)}
+    if not named:
+        return {}
+    known = {tid for _, tid, _ in _rows(_traces_by_id, [team_id, *sql.padded(sorted(named))])}
+    unknown = {tid: items for tid, items in named.items() if tid not in known}
+    pairs = {(item.session.pk, item.canonical.prompt_id)
+             for items in unknown.values() for item in items if item.canonical.prompt_id}
+    if not pairs:
+        return {}
+    sessions_in = sql.padded(sorted({session_pk for session_pk, _ in pairs}))
+    lookup = [*sessions_in, *sql.padded(sorted({prompt_id for _, prompt_id in pairs}))]
+    traced = {(session_pk, prompt_id): pk for pk, session_pk, prompt_id
+              in _rows(_traces_by_prompt(len(sessions_in)), lookup)}
+    adopted = {}
+    for tid, items in unknown.items():
+        for item in items:
+            pk = traced.get((item.session.pk, item.canonical.prompt_id))
+            if pk is not None:
+                adopted[tid] = pk
+                break
+    return adopted
 
 
 def _not_yet_stored(prompts: list[PendingEvent]) -> list[PendingEvent]:

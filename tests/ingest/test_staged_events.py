@@ -467,3 +467,34 @@ def test_a_folded_event_says_when_voight_received_it_not_when_it_was_folded(api,
     with time_machine.travel(arrived + timedelta(seconds=40), tick=False):
         staging.staged_drain()
     assert set(Event.objects.values_list("received_at", flat=True)) == {arrived}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("first", ["http hooks", "hook client"])
+def test_one_turn_delivered_by_both_hook_paths_is_one_trace_whichever_folds_first(
+        api, background, first):
+    from traces.models import Trace
+
+    raw = [
+        {"session_id": "s", "hook_event_name": "UserPromptSubmit", "prompt": "fix it",
+         "prompt_id": "p-1"},
+        {"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+         "tool_use_id": "tu-1", "tool_input": {"command": "ls"}, "prompt_id": "p-1"},
+    ]
+    wrapped = [{"id": f"c-{n}", "source": "claude_code", "trace_id": "t_client_turn_1",
+                "timestamp": (START + timedelta(seconds=n)).isoformat(), "payload": body}
+               for n, body in enumerate(raw)]
+
+    def post_raw():
+        for body in raw:
+            assert api.post("/v1/hooks/claude-code", body).status_code == 200
+
+    def post_wrapped():
+        assert api.post("/v1/ingest", wrapped).status_code == 207
+
+    for post in (post_raw, post_wrapped) if first == "http hooks" else (post_wrapped, post_raw):
+        post()
+        staging.staged_drain()
+    session = Session.objects.get()
+    assert (Trace.objects.count(), session.trace_count, session.tool_call_count) == (1, 1, 1)
+    assert session.event_count == 2
