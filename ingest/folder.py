@@ -45,6 +45,7 @@ def gather_seconds(waiting: int) -> float:
         return 0.0
     return min(settings.VOIGHT_FOLD_GATHER_MS / 1000, math.sqrt(waiting * GATHER_SCALE_SECONDS))
 
+
 _wake = threading.Event()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None

@@ -25,7 +25,7 @@ def otlp_events_stage(ctx: IngestContext, items, adapt) -> ExportResult:
 
     accepted = staging.events_accept(items, ctx, adapt_item)
     result = ExportResult()
-    for item in accepted.results:
+    for item in accepted.result.results:
         if item.status == "error":
             result.reject(item.error)
     staging.events_stage(ctx, StagedEvent.Adapter.OTEL_EVENT, accepted.events)

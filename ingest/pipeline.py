@@ -198,7 +198,7 @@ def events_ingest(
             results[index].status, results[index].error = "error", str(exc)
     outcome = IngestResult(results)
     if not valid:
-        return _with_pause_state(outcome, ctx, [])
+        return with_pause_state(outcome, ctx, [])
     with transaction.atomic(savepoint=ctx.savepoint):
         _learn_session_agents(valid, ctx)
         agents = _resolve_agents(valid, ctx, results)
@@ -214,10 +214,11 @@ def events_ingest(
                 alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
                                               agents=agents.values())
             broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
-    return _with_pause_state(outcome, ctx, list(agents.values()))
+    return with_pause_state(outcome, ctx, list(agents.values()))
 
 
-def _with_pause_state(outcome: IngestResult, ctx: IngestContext, agents: list[Agent]):
+def with_pause_state(outcome: IngestResult, ctx: IngestContext, agents: list[Agent]):
+    """`outcome` saying whether one of `agents` (the batch's) is paused."""
     if not agents and ctx.key_agent is not None:
         # The key (and its agent) may come from the key cache: read the pause state fresh.
         agents = list(Agent.objects.filter(pk=ctx.key_agent.pk).only("paused_at", "paused_reason"))

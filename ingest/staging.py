@@ -50,11 +50,13 @@ from ingest.models import StagedEvent
 from ingest.otlp_services import metrics_store, tool_results_merge
 from ingest.pipeline import (
     IngestContext,
+    IngestResult,
     ItemResult,
     agents_named,
     events_ingest,
     item_id,
     source_default_agent,
+    with_pause_state,
 )
 from ingest.schema import CanonicalEvent, InvalidEvent
 from sessions import alerts
@@ -227,6 +229,14 @@ _STAGE_SQL = (
 )
 
 
+def _staged_row(team_id: int, key_agent_id: int | None, agent_hint: str | None, adapter: str,
+                session_external_id: str, body: str, received_at: datetime,
+                idempotency_key: str = "") -> tuple:
+    """One staging row's values, in `_COLUMNS` order."""
+    return (team_id, key_agent_id, agent_hint or "", adapter, idempotency_key,
+            shard_of(team_id, session_external_id), body, received_at, "")
+
+
 def hook_stage(key: ApiKey, event: CanonicalEvent, *, adapter: str, body: dict,
                agent_hint: str | None, idempotency_key: str, received_at: datetime,
                paused_only: bool = False) -> HookTarget:
@@ -236,9 +246,10 @@ def hook_stage(key: ApiKey, event: CanonicalEvent, *, adapter: str, body: dict,
     and, with `paused_only` (ingest is refusing: only a paused agent's call, to be denied,
     goes through), only when its agent is paused. `HookTarget.staged` says whether it was.
     """
-    values = [key.team_id, key.agent_id, agent_hint or "", adapter, idempotency_key,
-              shard_of(key.team_id, event.session_external_id),
-              json.dumps(body, ensure_ascii=False, separators=(",", ":")), received_at, ""]
+    values = _staged_row(key.team_id, key.agent_id, agent_hint, adapter,
+                         event.session_external_id,
+                         json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                         received_at, idempotency_key)
     query, params = _target_sql(key, agent_hint, event, default_agent(adapter))
     condition = (
         f"(target.id IS NOT NULL OR {'TRUE' if key.team.auto_create_agents else 'FALSE'}) "
@@ -265,21 +276,15 @@ def hook_stage(key: ApiKey, event: CanonicalEvent, *, adapter: str, body: dict,
 
 @dataclasses.dataclass
 class Accepted:
-    """A batch validated in its request: per-item results, the events to stage, and the
-    pause state of the agents they name (as a folded batch answers it)."""
+    """A batch validated in its request: its answer (per-item results, `accepted` or
+    `error`, and the pause state of the agents it names) and the events to stage."""
 
-    results: list[ItemResult]
+    result: IngestResult
     events: list[CanonicalEvent]
-    paused_reason: str | None = None  # None: none of the batch's agents is paused
 
     @property
     def blocking(self) -> bool:
         return any(event.blocking for event in self.events)
-
-    def as_dict(self) -> dict:
-        return {"results": [r.as_dict() for r in self.results],
-                "agent_paused": self.paused_reason is not None,
-                "paused_reason": self.paused_reason or ""}
 
 
 def events_accept(items, ctx: IngestContext, adapter) -> Accepted:
@@ -303,11 +308,9 @@ def events_accept(items, ctx: IngestContext, adapter) -> Accepted:
             if agent is None:
                 results[index].status = "error"
                 results[index].error = "unknown agent_id and this team does not auto-create agents"
-    paused = [a for a in agents.values() if a is not None and a.paused_at]
-    if not agents and ctx.key_agent is not None:  # nothing valid: the key's agent, fresh
-        paused = list(Agent.objects.filter(pk=ctx.key_agent.pk, paused_at__isnull=False))
-    return Accepted(results, [e for i, e in valid if results[i].status != "error"],
-                    (paused[0].paused_reason or "agent paused") if paused else None)
+    result = with_pause_state(IngestResult(results), ctx,
+                              [agent for agent in agents.values() if agent is not None])
+    return Accepted(result, [e for i, e in valid if results[i].status != "error"])
 
 
 def events_stage(ctx: IngestContext, adapter: str, events: list[CanonicalEvent]) -> None:
@@ -318,13 +321,9 @@ def events_stage(ctx: IngestContext, adapter: str, events: list[CanonicalEvent])
 def rows_stage(ctx: IngestContext, adapter: str, bodies: list[tuple[str, str]]) -> None:
     """Stage (session id, body) rows: one COPY on PostgreSQL (committed when it returns, in
     autocommit), one INSERT per row elsewhere."""
-    team_id = ctx.team.pk
     key_agent = ctx.key_agent.pk if ctx.key_agent else None
-    rows = [
-        (team_id, key_agent, ctx.agent_hint or "", adapter, "", shard_of(team_id, session),
-         body, ctx.now, "")
-        for session, body in bodies
-    ]
+    rows = [_staged_row(ctx.team.pk, key_agent, ctx.agent_hint, adapter, session, body, ctx.now)
+            for session, body in bodies]
     if not rows:
         return
     with connection.cursor() as cursor:
@@ -550,16 +549,16 @@ def _fold_batch(batch: list[StagedEvent], ctx: dict, adapter: str) -> str | None
 
 
 def _events_fold(batch: list[StagedEvent], ctx: IngestContext, adapter: str) -> list:
-    created: dict[int, CanonicalEvent] = {}
+    adapted: dict[int, CanonicalEvent] = {}
 
     def adapt(row: StagedEvent) -> CanonicalEvent:
-        created[row.pk] = event = _adapt(row)
+        adapted[row.pk] = event = _adapt(row)
         return event
 
     result = events_ingest(batch, ctx, adapt)
     if adapter == A.OTEL_EVENT:
         tool_results_merge(ctx.team.pk, [
-            created[row.pk] for row, item in zip(batch, result.results, strict=True)
+            adapted[row.pk] for row, item in zip(batch, result.results, strict=True)
             if item.status == "created"
         ])
     return [(row, item.error) for row, item in zip(batch, result.results, strict=True)

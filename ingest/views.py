@@ -61,7 +61,7 @@ def ingest_batch(request):
         if not accepted.blocking:
             staging.events_stage(ctx, StagedEvent.Adapter.EVENT, accepted.events)
             folder.poke()
-            return JsonResponse(accepted.as_dict(), status=207)
+            return JsonResponse(accepted.result.as_dict(), status=207)
     result = events_ingest(items, ctx, canonical.adapt)
     denials.blocked_calls_deny(key.team, result)
     return JsonResponse(result.as_dict(), status=207)
