@@ -28,7 +28,6 @@ WORKER = """
 import sys, time
 import django
 django.setup()
-from django.db import connection
 from ingest import staging
 from ingest.models import StagedEvent
 sys.stdout.write("ready\\n"); sys.stdout.flush()

@@ -71,21 +71,27 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
         event = item.canonical
         event.trace_id = keys.trace_id_for(event.ts, f"{team_id}|{item.uid}")
         by_trace_id[event.trace_id].append(item)
-    for trace_id, trace_pk in _turns_already_traced(team_id, by_trace_id).items():
+    # The traces these ids already name, read before inserting the new ones: a new id's
+    # turn may already have its trace by prompt (`_turns_already_traced`).
+    found = _traces_found(team_id, list(by_trace_id))
+    for trace_id, trace_pk in _turns_already_traced(by_trace_id, found).items():
         for item in by_trace_id.pop(trace_id):
             item.trace_pk = trace_pk
 
     rows = []
     for trace_id, items in by_trace_id.items():
-        first = min(items, key=lambda i: i.canonical.ts)
-        rows.append(_new_trace_row(
-            team_id, first.session, trace_id, first.canonical.ts, first.canonical.prompt_id
-        ))
-    created = {pk for (pk,) in sql.insert_ignore(Trace, rows, ["team", "trace_id"], ["id"])}
-    found = {
-        trace_id: (pk, session_pk)
-        for pk, trace_id, session_pk in _rows(_traces_by_id, [team_id, *sql.padded(sorted(by_trace_id))])
-    } if by_trace_id else {}
+        if trace_id not in found:
+            first = min(items, key=lambda i: i.canonical.ts)
+            rows.append(_new_trace_row(
+                team_id, first.session, trace_id, first.canonical.ts, first.canonical.prompt_id
+            ))
+    created = set()
+    for pk, trace_id, session_pk in sql.insert_ignore(
+            Trace, rows, ["team", "trace_id"], ["id", "trace_id", "session"]):
+        created.add(pk)
+        found[trace_id] = (pk, _uuid(session_pk))
+    # Ids another transaction inserted between the read and the insert.
+    found.update(_traces_found(team_id, [tid for tid in by_trace_id if tid not in found]))
     for trace_id, items in by_trace_id.items():
         trace_pk, session_pk = found[trace_id]
         for item in items:
@@ -129,17 +135,24 @@ def assign_traces(team_id: int, pending: list[PendingEvent]) -> set[int]:
     return created
 
 
-def _turns_already_traced(team_id: int, by_trace_id: dict) -> dict[str, int]:
+def _traces_found(team_id: int, trace_ids: list[str]) -> dict[str, tuple]:
+    """{trace id: (pk, session pk)} of the team's traces with these ids."""
+    if not trace_ids:
+        return {}
+    return {trace_id: (pk, session_pk) for pk, trace_id, session_pk
+            in _rows(_traces_by_id, [team_id, *sql.padded(sorted(trace_ids))])}
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _turns_already_traced(by_trace_id: dict, found: dict) -> dict[str, int]:
     """{trace id: trace pk} for trace ids never seen whose events name a prompt that already
     has its trace in their session: one turn delivered both by `http` hooks (which name no
     trace and are traced by prompt_id) and by the hook client (which names one) stays one
-    trace, whichever delivery is folded first."""
-    named = {tid: items for tid, items in by_trace_id.items()
-             if any(item.canonical.prompt_id for item in items)}
-    if not named:
-        return {}
-    known = {tid for _, tid, _ in _rows(_traces_by_id, [team_id, *sql.padded(sorted(named))])}
-    unknown = {tid: items for tid, items in named.items() if tid not in known}
+    trace, whichever delivery is folded first. Costs a query only for new trace ids."""
+    unknown = {tid: items for tid, items in by_trace_id.items() if tid not in found}
     pairs = {(item.session.pk, item.canonical.prompt_id)
              for items in unknown.values() for item in items if item.canonical.prompt_id}
     if not pairs:
