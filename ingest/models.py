@@ -22,6 +22,9 @@ class StagedEvent(models.Model):
     class Adapter(models.TextChoices):
         CLAUDE_CODE = "claude-code"
         CURSOR = "cursor"
+        # Hook or notify payloads of the OpenAI Codex CLI and of the Gemini CLI.
+        CODEX = "codex"
+        GEMINI_CLI = "gemini-cli"
         # The `voight` hook client's canonical event wrapping a Claude Code hook (its own id,
         # time, trace id, privacy level and git context): what it posts for a PreToolUse.
         CLAUDE_CODE_CLIENT = "claude-code-client"

@@ -30,6 +30,8 @@ class Agent(models.Model):
     class Kind(models.TextChoices):
         CLAUDE_CODE = "claude_code"
         CURSOR = "cursor"
+        CODEX = "codex", "Codex CLI"
+        GEMINI_CLI = "gemini_cli", "Gemini CLI"
         BOT = "bot"
         OTHER = "other"
 
