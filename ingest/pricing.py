@@ -18,6 +18,9 @@ MILLION = Decimal(1_000_000)
 class Price:
     input: Decimal
     output: Decimal
+    # Providers price cached input differently (Anthropic 0.1x input, OpenAI and Google per
+    # model); None means Anthropic's rule.
+    cached_input: Decimal | None = None
 
     @property
     def cache_write_5m(self) -> Decimal:
@@ -29,11 +32,13 @@ class Price:
 
     @property
     def cache_read(self) -> Decimal:
+        if self.cached_input is not None:
+            return self.cached_input
         return self.input / 10
 
 
-def _p(inp: str, out: str) -> Price:
-    return Price(Decimal(inp), Decimal(out))
+def _p(inp: str, out: str, cached: str | None = None) -> Price:
+    return Price(Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
 
 
 # Ordered most specific first: the first pattern that matches the model id wins.
