@@ -149,7 +149,7 @@ def _sessions_page(subscription, team_ids, ids) -> dict:
 
 
 def _sessions_kpis(subscription, team_ids) -> str:
-    from sessions.views import session_kpi_strip
+    from sessions.views.shared import session_kpi_strip
 
     sessions = lists.filtered(lists.session_filterset(subscription["query"], team_ids))
     return render_to_string("web/partials/kpis.html",
@@ -157,7 +157,7 @@ def _sessions_kpis(subscription, team_ids) -> str:
 
 
 def _session_page(subscription, team_ids) -> dict:
-    from sessions.views import session_header_context
+    from sessions.views.session_detail import session_header_context
 
     session = (
         sessions_for(team_ids).select_related("agent", "parent")
