@@ -1,4 +1,4 @@
-"""Layout in real Chromium at a phone's width (390 px) and a desktop's (1440 px): what the
+"""The pages in real Chromium at a phone's width (390 px) and a desktop's (1440 px): what the
 eye sees, measured from the rendered page (boxes, and the pixels of a screenshot).
 
 Screenshots land in tests/artifacts/ (gitignored)."""
@@ -12,6 +12,7 @@ import pytest
 
 from tests import factories
 from tests.web.conftest import make_session
+from traces.models import ToolCall
 from voight.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -142,3 +143,20 @@ def test_a_long_goal_is_cut_with_an_ellipsis_in_the_latest_sessions(open_page, t
         else:
             # At phone width the wide table scrolls inside its own box, as before.
             assert layout["tableWidth"] > layout["wrapWidth"]
+
+
+def test_latency_by_tool_shows_measured_p50_and_p95(open_page, team):
+    session = make_session(factories.AgentFactory(team=team))
+    for i, ms in enumerate([200, 300, 400, 500, 12_000]):
+        ToolCall.objects.create(session=session, key=f"b{i}", tool_name="Bash", duration_ms=ms)
+    for width in (DESKTOP, PHONE):
+        page = open_page(width, "/dashboard/?since=30d")
+        table = page.locator(".latency-table")
+        table.scroll_into_view_if_needed()
+        save(page, f"overview-latency-{width}")
+        cells = table.locator("tbody tr").first.locator("td").all_inner_texts()
+        assert [c.strip() for c in cells] == ["Bash", "5", "400 ms", "9.7s"]
+        # Every figure is in view, none cut off at the card's edge.
+        card = table.locator("xpath=ancestor::section[1]").bounding_box()
+        last = table.locator("tbody tr td").last.bounding_box()
+        assert last["x"] + last["width"] <= card["x"] + card["width"]
