@@ -12,7 +12,7 @@ import pytest
 
 from tests import factories
 from tests.web.conftest import make_session
-from traces.models import ToolCall
+from traces.models import ToolCall, Trace
 from voight.models import Membership
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -160,3 +160,27 @@ def test_latency_by_tool_shows_measured_p50_and_p95(open_page, team):
         card = table.locator("xpath=ancestor::section[1]").bounding_box()
         last = table.locator("tbody tr td").last.bounding_box()
         assert last["x"] + last["width"] <= card["x"] + card["width"]
+
+
+def test_usage_is_shown_on_its_step_not_as_rows(open_page, ingest):
+    session = ingest("claude-laptop", prompts=2, seed=21)
+    trace = Trace.objects.filter(session=session).order_by("started_at").first()
+    for width in (DESKTOP, PHONE):
+        for name, path, timeline in (
+            ("session", f"/dashboard/sessions/{session.pk}", "#event-list"),
+            ("trace", f"/dashboard/traces/{trace.trace_id}", "#trace-items"),
+        ):
+            page = open_page(width, path)
+            rows = page.locator(timeline)
+            assert rows.locator(".type-usage").count() == 0, (name, width)
+            chip = rows.locator(".usage-chip").first
+            chip.scroll_into_view_if_needed()
+            save(page, f"usage-folded-{name}-{width}")
+            assert chip.is_visible()
+            assert "model request" in chip.get_attribute("title")
+            assert " tok · $" in chip.inner_text()
+            # On the row of a step (the turn's stop here), inside the timeline's box.
+            step = chip.locator("xpath=ancestor::li[1]")
+            assert step.locator(".badge.type").first.inner_text() in ("stop", "tool")
+            box, frame = chip.bounding_box(), rows.bounding_box()
+            assert box["x"] + box["width"] <= frame["x"] + frame["width"], (name, width)
