@@ -285,15 +285,18 @@ def adapt_notify(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         raise InvalidEvent("thread-id is longer than 200 characters")
     turn_id = fields.id_str(payload, "turn-id")
     event_type = NOTIFY_TYPES.get(kind, EventType.LOG)
+    response = fields.opt_str(payload, "last-assistant-message", 100_000)
+    stored = dict(payload)
+    if event_type == EventType.STOP and response:
+        stored["response_text"] = response  # where a trace's response is read from
     return CanonicalEvent(
         key=key or "",
         type=event_type,
         hook_event_name=f"{NOTIFY_PREFIX}{kind}",
         session_external_id=session.strip(),
         cwd=fields.opt_str(payload, "cwd", 4000),
-        response_text=fields.opt_str(payload, "last-assistant-message", 100_000)
-        if event_type == EventType.STOP else "",
+        response_text=response if event_type == EventType.STOP else "",
         # One notification per turn: a second delivery of it counts once.
         natural_key=f"codex-notify|{session.strip()}|{kind}|{turn_id}" if turn_id else "",
-        payload=dict(payload),
+        payload=stored,
     )
