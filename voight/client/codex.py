@@ -42,8 +42,10 @@ def notify_main(argv: list[str]) -> int:
     never fail Codex over it. The options stand in for the environment, which Codex's notify
     program inherits from however Codex was started."""
     args = list(argv)
-    while len(args) > 1 and args[0] in OPTIONS:
-        os.environ[OPTIONS[args.pop(0)]] = args.pop(0)
+    while len(args) > 2 and args[0] in OPTIONS:
+        name, value = OPTIONS[args[0]], args[1]
+        os.environ[name] = value
+        del args[:2]
     try:
         payload = jsonlite.loads(args[-1]) if args else None
     except ValueError:
