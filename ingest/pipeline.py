@@ -174,6 +174,8 @@ def _locked_sessions_query(values: list):
 
 
 def _agent_kind(event: CanonicalEvent) -> str:
+    if event.agent_kind:
+        return event.agent_kind
     if event.hook_event_name and event.hook_event_name[:1].isupper():
         return Agent.Kind.CLAUDE_CODE
     if event.source == "sdk":
