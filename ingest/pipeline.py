@@ -128,6 +128,10 @@ def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
 
 def source_default_agent(event: CanonicalEvent, default_agent: str) -> str:
     """The agent of an event that names none and whose session is new."""
+    if event.agent_kind:
+        # Its adapter knows which agent sent it (the Gemini CLI's hooks share Claude Code's
+        # SessionStart/SessionEnd names): the source's default stands.
+        return default_agent
     if event.hook_event_name in claude_code.HOOK_TYPES or event.source == "otel":
         return "claude-code"
     return default_agent

@@ -12,6 +12,8 @@ tests/fixtures/gemini_cli_0_61_0/.
   being one prompt there.
 * `gemini_cli.tool_call` is the tool event: a tool that reports `success: false`, or whose
   result says `isError` (a shell command that exited non-zero), is a tool failure — one error.
+  A call that was blocked (`error_type: policy_violation`: a hook's deny, a policy) never ran
+  and is a log; Voight's own deny records it as denied (`ingest.denials`).
 * `gemini_cli.api_response` is the model request with its usage; `gemini_cli.api_error` a
   failed request. Gemini's counts are converted to Voight's: `input_token_count` includes the
   cached tokens (they go to cache_read, the rest is input), `tool_token_count` (tool-use
@@ -37,6 +39,7 @@ SERVICE = "gemini-cli"
 AGENT_KIND = "gemini_cli"  # sessions.models.Agent.Kind.GEMINI_CLI
 PREFIX = "gemini_cli."
 SOURCE = "otel"
+POLICY_VIOLATION = "policy_violation"  # a tool call's error_type when it was blocked
 # Repeated on every request record and large: the system prompt and the tool schemas.
 DROPPED = frozenset({"gen_ai.system_instructions", "gen_ai.tool.definitions"})
 
@@ -155,6 +158,10 @@ def _api_error(event: CanonicalEvent, attrs: dict) -> None:
 def _tool_call(event: CanonicalEvent, attrs: dict) -> None:
     event.tool_name = fields.opt_str(attrs, "function_name", 200) or "unknown"
     event.duration_ms = fields.opt_int(attrs, "duration_ms")
+    if attrs.get("error_type") == POLICY_VIOLATION:
+        # A call a hook or a policy blocked never ran: no tool call and no error. Voight's
+        # own deny (a paused agent's BeforeTool) records the call as denied.
+        return
     failed = attrs.get("success") is False or _reports_error(attrs.get("metadata"))
     event.type = EventType.TOOL_FAILURE if failed else EventType.POST_TOOL_USE
     event.outcome = Outcome.FAILED if failed else Outcome.OK

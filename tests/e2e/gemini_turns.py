@@ -7,6 +7,7 @@ from tests.e2e.gemini_mock import ApiError, Text, ToolCall
 PROMPT_A = "please make the file"
 PROMPT_B = "now just say hello"
 PROMPT_C = "please break the api"
+PROMPT_D = "write while paused"
 ANSWER_A = "Done: wrote hello.txt."
 ANSWER_B = "Hello there."
 
@@ -25,4 +26,9 @@ def scripts() -> dict:
         ],
         PROMPT_B: [[Text(ANSWER_B)]],
         PROMPT_C: [ApiError(400, "INVALID_ARGUMENT", "e2e: this request is refused")],
+        PROMPT_D: [
+            [ToolCall("run_shell_command", {"command": "echo no > paused.txt",
+                                            "description": "Write while paused"})],
+            [Text("The call was denied.")],
+        ],
     }

@@ -4,8 +4,9 @@
 
 Runs the Gemini e2e turns (A: a shell command, a failing read_file, a failing shell command,
 an answer; B: `--resume`, text only; C: `--resume`, an API error) with the CLI's OTLP export
-into a local recorder, then writes each OTLP body under tests/fixtures/gemini_cli_<version>/
-with what identifies this machine replaced: temp paths by `/home/user` (HOME) and
+into a local recorder and a command hook on the events `voight install-hooks --gemini`
+installs (and AfterTool, PreCompress), then writes each OTLP body and hook payload under
+tests/fixtures/gemini_cli_<version>/ with what identifies this machine replaced: temp paths by `/home/user` (HOME) and
 `/home/user/project`, the checkout, host, user, kernel, process ids and command line by fixed values.
 Re-run it when the pinned version changes and compare the diff with what the adapter handles.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shlex
 import shutil
 import tempfile
 import threading
@@ -23,6 +25,7 @@ from pathlib import Path
 from tests.e2e import gemini_cli
 from tests.e2e.gemini_mock import GeminiMock
 from tests.e2e.gemini_turns import PROMPT_A, PROMPT_B, PROMPT_C, scripts
+from voight.client import install_gemini
 
 OUT = gemini_cli.ROOT / "tests" / "fixtures" / f"gemini_cli_{gemini_cli.VERSION.replace('.', '_')}"
 HOME, PROJECT = "/home/user", "/home/user/project"
@@ -111,11 +114,19 @@ def main() -> None:
     if gemini is None:
         raise SystemExit(why)
     root = Path(tempfile.mkdtemp(prefix="voight-record-gemini-"))
-    home, project = root / "home", root / "project"
-    project.mkdir(parents=True)
+    home, project, hooks = root / "home", root / "project", root / "hooks"
+    for path in (project, hooks):
+        path.mkdir(parents=True)
     recorder = Recorder()
     mock = GeminiMock(scripts(), run_tag=secrets.token_hex(3))
     gemini_cli.write_settings(home, recorder.url)
+    command = f"cat > {shlex.quote(str(hooks))}/$(date +%s%N)-$$.json; echo '{{}}'"
+    settings = json.loads((home / ".gemini" / "settings.json").read_text())
+    settings["hooks"] = {
+        event: [{"hooks": [{"type": "command", "command": command}]}]
+        for event in (*install_gemini.EVENTS, "AfterTool", "PreCompress")
+    }
+    (home / ".gemini" / "settings.json").write_text(json.dumps(settings))
     environ = gemini_cli.env(home, mock.url, "vk_recorded_key")
     session = gemini_cli.run(gemini, project, environ, PROMPT_A).session_id
     for prompt in (PROMPT_B, PROMPT_C):
@@ -125,6 +136,12 @@ def main() -> None:
 
     shutil.rmtree(OUT, ignore_errors=True)
     (OUT / "otlp").mkdir(parents=True)
+    (OUT / "hooks").mkdir()
+    for n, path in enumerate(sorted(hooks.glob("*.json")), 1):
+        text = path.read_text().replace(str(project), PROJECT).replace(str(home), HOME)
+        payload = json.loads(text)
+        (OUT / "hooks" / f"{n:02d}-{payload['hook_event_name']}.json").write_text(
+            json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     pids: dict = {}
     for n, (url_path, body) in enumerate(recorder.bodies, 1):
         signal = url_path.rstrip("/").rsplit("/", 1)[-1]
@@ -132,7 +149,7 @@ def main() -> None:
         (OUT / "otlp" / f"{n:02d}-{signal}.json").write_text(
             json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     shutil.rmtree(root, ignore_errors=True)
-    print(f"recorded {len(recorder.bodies)} OTLP bodies under {OUT.relative_to(gemini_cli.ROOT)}")
+    print(f"recorded {len(recorder.bodies)} OTLP bodies and the hooks under {OUT.relative_to(gemini_cli.ROOT)}")
 
 
 if __name__ == "__main__":

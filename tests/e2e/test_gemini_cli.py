@@ -7,12 +7,18 @@ Run A: a shell command that succeeds, a read_file of a missing file (the tool fa
 command that exits 3 (it ran, its result is an error), then a text answer. Run B
 (`--resume`): a text answer only. Voight must show one Gemini CLI session with two traces,
 three tool calls, two errors, and exactly the tokens and cost the mock reported.
+
+Then the same with `voight install-hooks --gemini` writing the settings (telemetry and the
+`voight gemini-hook` command hooks): the hooks arrive live, count nothing twice, and once the
+agent is paused a resumed run's shell command is denied and never runs.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,9 +26,10 @@ import pytest
 
 from ingest import pricing
 from sessions.models import Agent, Session
+from sessions.services import agent_pause
 from tests.e2e import gemini_cli
 from tests.e2e.gemini_mock import GeminiMock
-from tests.e2e.gemini_turns import ANSWER_A, ANSWER_B, PROMPT_A, PROMPT_B, scripts
+from tests.e2e.gemini_turns import ANSWER_A, ANSWER_B, PROMPT_A, PROMPT_B, PROMPT_D, scripts
 from tests.reliability.services import wait_for
 from traces.models import Event, ToolCall, Trace, Usage
 
@@ -98,3 +105,42 @@ def test_a_gemini_session_lands_with_its_turns_tools_errors_tokens_and_cost(
     last = answered[-1]
     assert (stats["prompt"], stats["cached"], stats["candidates"], stats["thoughts"]) == (
         last.prompt_tokens, last.cached_tokens, last.candidates_tokens, last.thoughts_tokens)
+
+
+def test_install_hooks_gemini_reports_live_and_a_paused_agent_cannot_run_a_tool(
+        gemini, voight, ingest_secret, workdir, gemini_api):
+    home, project = workdir
+    gemini_cli.write_settings(home, "http://127.0.0.1:9")  # auth; the install sets telemetry
+    install = subprocess.run(
+        [str(Path(sys.executable).with_name("voight")), "install-hooks", "--gemini",
+         "--url", voight.url],
+        env={**os.environ, "HOME": str(home)}, capture_output=True, text=True, timeout=60)
+    assert install.returncode == 0, install.stderr
+    environ = gemini_cli.env(home, gemini_api.url, ingest_secret)
+
+    a = gemini_cli.run(gemini, project, environ, PROMPT_A)
+    assert a.output["response"] == ANSWER_A, a.output
+    wait_for(lambda: Usage.objects.count() >= 4 and ToolCall.objects.count() >= 3,
+             timeout=30, interval=0.1)
+    session = Session.objects.get()
+    hooks = list(Event.objects.filter(session=session, source="http_hook")
+                 .order_by("ts").values_list("hook_event_name", flat=True))
+    assert hooks == ["SessionStart", "BeforeAgent", "BeforeTool", "BeforeTool", "BeforeTool",
+                     "AfterAgent", "SessionEnd"]
+    session.refresh_from_db()
+    assert (session.trace_count, session.tool_call_count, session.error_count) == (1, 3, 2)
+    assert session.ended_at is not None
+
+    agent_pause(session.agent, reason="e2e pause")
+    d = gemini_cli.run(gemini, project, environ, PROMPT_D, resume=a.session_id)
+    assert d.output["response"] == "The call was denied.", d.output
+    assert not (project / "paused.txt").exists()
+    wait_for(lambda: Usage.objects.count() >= 6, timeout=30, interval=0.1)
+    denied = ToolCall.objects.filter(session=session, outcome="denied")
+    assert [c.tool_name for c in denied] == ["run_shell_command"]
+    # The denied call never ran: one denied tool call, not a failed one, and no new error.
+    session.refresh_from_db()
+    assert (session.trace_count, session.tool_call_count, session.error_count) == (2, 3, 2)
+    blocked = Event.objects.get(hook_event_name="otel.gemini_cli.tool_call",
+                                payload__error_type="policy_violation")
+    assert (blocked.type, blocked.outcome) == ("log", "ok")
