@@ -40,8 +40,9 @@ AGENT_KIND = "gemini_cli"  # sessions.models.Agent.Kind.GEMINI_CLI
 PREFIX = "gemini_cli."
 SOURCE = "otel"
 POLICY_VIOLATION = "policy_violation"  # a tool call's error_type when it was blocked
-# Repeated on every request record and large: the system prompt and the tool schemas.
-DROPPED = frozenset({"gen_ai.system_instructions", "gen_ai.tool.definitions"})
+# Repeated on every request record and large: the system prompt, the tool schemas, and the
+# whole conversation so far (`request_text`; its prompts and answers are stored once each).
+DROPPED = frozenset({"gen_ai.system_instructions", "gen_ai.tool.definitions", "request_text"})
 
 
 def is_gemini_cli(item: Item) -> bool:

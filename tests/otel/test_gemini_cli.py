@@ -103,6 +103,8 @@ def test_gen_ai_copies_and_spans_carry_no_usage_and_no_tool_events():
         assert event.type == "log" and event.outcome == "ok", event.hook_event_name
         assert not event.carries_usage
     assert "gen_ai.system_instructions" not in spans[0].payload
+    requests = [e for e in events("logs") if e.hook_event_name == "otel.gemini_cli.api_request"]
+    assert requests and all("request_text" not in e.payload for e in requests)
 
 
 def test_keys_are_deterministic_and_distinct():
