@@ -77,7 +77,9 @@ def _prompt_key(prompt_id: str, session: str, resource: dict) -> str | None:
         return None
     pid = resource.get("process.pid")
     if prompt_id == session and isinstance(pid, int | str) and not isinstance(pid, bool):
-        return f"{prompt_id}#{str(pid)[:20]}"
+        qualified = f"{prompt_id}#{str(pid)[:20]}"
+        # A prompt id is at most 128 characters where it is stored (Trace.prompt_id).
+        return qualified if len(qualified) <= 128 else "gemini:" + _digest(qualified)
     return prompt_id
 
 

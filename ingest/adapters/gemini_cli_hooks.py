@@ -24,6 +24,10 @@ HOOK_TYPES = {
     "SessionEnd": EventType.SESSION_END,
     "Notification": EventType.NOTIFICATION,
 }
+# The CLI's notification types, in the names the session's awaiting rule knows
+# (`ingest.pipeline.AWAITING_NOTIFICATIONS`). From its hooks reference: `-p --yolo` (what the
+# recordings ran) never asks.
+NOTIFICATIONS = {"ToolPermission": "permission_prompt"}
 # Hook payloads that carry a whole model request or response: kept out of the event.
 HEAVY = ("llm_request", "llm_response")
 
@@ -56,7 +60,8 @@ def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         tool_name=fields.opt_str(payload, "tool_name", 200),
         start_source=fields.opt_str(payload, "source", 50) if hook == "SessionStart" else "",
         end_reason=fields.opt_str(payload, "reason", 60) if hook == "SessionEnd" else "",
-        notification_type=fields.opt_str(payload, "notification_type", 60),
+        notification_type=NOTIFICATIONS.get(str(payload.get("notification_type")))
+        or fields.opt_str(payload, "notification_type", 60),
         payload={k: v for k, v in payload.items() if k not in HEAVY},
     )
     if hook == "BeforeTool":

@@ -59,6 +59,18 @@ def test_a_before_tool_is_identified_by_its_content():
 
 
 @pytest.mark.django_db
+def test_a_tool_permission_notification_marks_the_session_awaiting(api):
+    api.post(HOOK, first("SessionStart"))
+    notification = {**first("SessionStart"), "hook_event_name": "Notification",
+                    "notification_type": "ToolPermission", "message": "Allow write_file?",
+                    "details": {"tool_name": "write_file"}}
+    notification.pop("source")
+    assert api.post(HOOK, notification).status_code == 200
+    session = Session.objects.get()
+    assert (session.awaiting, session.awaiting_reason) == (True, "waiting for permission")
+
+
+@pytest.mark.django_db
 def test_the_recorded_hooks_through_the_endpoint(api):
     for hook in HOOKS:
         response = api.post(HOOK, hook)

@@ -209,6 +209,27 @@ def test_a_malformed_record_is_rejected_alone_with_a_reason(api, attrs, message)
 
 
 @pytest.mark.django_db
+def test_the_longest_session_id_still_makes_a_storable_turn_key(api):
+    long_id = {"stringValue": "s" * 128}
+    body = _one_log({"session.id": long_id, "prompt_id": long_id})
+    resource = body["resourceLogs"][0]["resource"]["attributes"]
+    for attribute in resource:
+        if attribute["key"] == "session.id":
+            attribute["value"] = long_id
+    prompt = copy.deepcopy(body["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0])
+    prompt["attributes"] = [a for a in prompt["attributes"] if a["key"] != "event.name"] + [
+        {"key": "event.name", "value": {"stringValue": "gemini_cli.user_prompt"}},
+        {"key": "prompt", "value": {"stringValue": "hello"}}]
+    body["resourceLogs"][0]["scopeLogs"][0]["logRecords"].append(prompt)
+    response = api.post("/v1/otlp/v1/logs", body)
+    assert response.status_code == 200
+    assert "partialSuccess" not in response.json() or not response.json()["partialSuccess"]
+    trace = Trace.objects.get()
+    assert len(trace.prompt_id) <= 128 and trace.prompt == "hello"
+    assert Usage.objects.count() == 2
+
+
+@pytest.mark.django_db
 def test_a_record_without_a_session_is_rejected(api):
     body = _one_log({"session.id": None})
     resource = body["resourceLogs"][0]["resource"]
