@@ -125,9 +125,6 @@ class GeminiMock:
         with self._lock:
             self.requests.append({"method": method, "path": path, "body": body})
 
-    def scripted(self) -> list[Answered]:
-        return [a for a in self.answered if a.prompt_key]
-
     def _turn(self, contents: list) -> tuple[str, int]:
         """(script key, step) for this request, or ("", 0) when no script matches."""
         for index in range(len(contents) - 1, -1, -1):
