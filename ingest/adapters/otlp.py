@@ -52,7 +52,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ingest.adapters import fields, gemini_cli
+from ingest.adapters import codex, fields, gemini_cli
 from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
@@ -183,6 +183,8 @@ def adapt_log(item: Item) -> CanonicalEvent:
         return gemini_cli.adapt_log(item)
     if item.error:
         raise InvalidEvent(item.error)
+    if codex.is_codex(item):
+        return codex.adapt_log(item)
     record = item.data
     attrs = attributes(field(record, "attributes"))
     body = any_value(field(record, "body"))

@@ -16,7 +16,7 @@ import shlex
 import sys
 from urllib.parse import quote
 
-from voight.client import install
+from voight.client import fs
 
 # BeforeTool, so a paused agent's call is denied; the others mark the session's start, each
 # turn's start and end and its end as they happen. Once per turn or rarer, except BeforeTool.
@@ -102,7 +102,7 @@ def write(path: str, *, url: str, agent: str | None) -> tuple[bool, str | None]:
     merged = merge(current, url=url, agent=agent)
     if merged == current:
         return False, None
-    backup = install._backup(path) if os.path.exists(path) else None
+    backup = fs.backup(path) if os.path.exists(path) else None
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.voight-tmp"
     with open(tmp, "w", encoding="utf-8") as f:
