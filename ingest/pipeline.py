@@ -128,6 +128,10 @@ def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
 
 def source_default_agent(event: CanonicalEvent, default_agent: str) -> str:
     """The agent of an event that names none and whose session is new."""
+    if event.agent_kind:
+        # Its adapter knows which agent sent it (the Gemini CLI's hooks share Claude Code's
+        # SessionStart/SessionEnd names): the source's default stands.
+        return default_agent
     if codex.is_codex_event(event):
         return codex.AGENT_SLUG
     if event.hook_event_name in claude_code.HOOK_TYPES or event.source == "otel":
@@ -176,6 +180,8 @@ def _locked_sessions_query(values: list):
 
 
 def _agent_kind(event: CanonicalEvent) -> str:
+    if event.agent_kind:
+        return event.agent_kind
     if codex.is_codex_event(event):
         return Agent.Kind.CODEX
     if event.hook_event_name and event.hook_event_name[:1].isupper():

@@ -1,11 +1,13 @@
 """OpenTelemetry (OTLP) → canonical events and per-session metrics.
 
 Pure functions over the OTLP-JSON-shaped items `ingest.otlp.items` yields; nothing here
-touches the database. Two producers are understood:
+touches the database. Three producers are understood:
 
 * Claude Code's native telemetry (shared/CLAUDE_CODE.md §c): log records named
   `claude_code.<event>` (body, `event.name` attribute or the top-level `eventName`), the beta
   spans, and the `claude_code.*` counters.
+* Google's Gemini CLI (`service.name: gemini-cli`): handed to `ingest.adapters.gemini_cli`
+  whole, so its GenAI-semconv copies of what its own records report count once.
 * Any OpenTelemetry SDK: spans following the GenAI semantic conventions (`gen_ai.*`), other
   spans and log records. They group into sessions by a `session.id` attribute (span, then
   resource), else `gen_ai.conversation.id`, else their trace id.
@@ -50,7 +52,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ingest.adapters import codex, fields
+from ingest.adapters import codex, fields, gemini_cli
 from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
@@ -177,6 +179,8 @@ def _log_time(record: dict, attrs: dict) -> datetime | None:
 
 def adapt_log(item: Item) -> CanonicalEvent:
     """One OTLP log record → a canonical event."""
+    if gemini_cli.is_gemini_cli(item):
+        return gemini_cli.adapt_log(item)
     if item.error:
         raise InvalidEvent(item.error)
     if codex.is_codex(item):
@@ -318,6 +322,8 @@ def _span_kind(name: str, attrs: dict) -> str:
 def adapt_span(item: Item) -> CanonicalEvent:
     """One OTLP span → a canonical event: an LLM call with usage → api_request (api_error
     when it failed), a tool → post_tool_use / tool_failure, anything else → log."""
+    if gemini_cli.is_gemini_cli(item):
+        return gemini_cli.adapt_span(item)
     if item.error:
         raise InvalidEvent(item.error)
     span = item.data
