@@ -210,6 +210,8 @@ class Item:
     scope: dict[str, Any]
     data: dict[str, Any]
     error: str = ""  # a problem found while decoding: the item is rejected with it
+    # Which event of a span that stands for several (`ingest.adapters.otlp.turn_items`).
+    part: str = ""
 
 
 def items(body: dict, signal: Signal) -> Iterator[Item]:

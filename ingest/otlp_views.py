@@ -66,7 +66,9 @@ def logs(request):
 @csrf_exempt
 @require_POST
 def traces(request):
-    return _export(request, otlp.TRACES, "spans", _events(adapter.adapt_span))
+    spans = _events(adapter.adapt_span)
+    return _export(request, otlp.TRACES, "spans",
+                   lambda ctx, items: spans(ctx, adapter.turn_items(items)))
 
 
 def _metrics(ctx: IngestContext, items) -> ExportResult:
