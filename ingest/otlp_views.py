@@ -17,7 +17,12 @@ from django.views.decorators.http import require_POST
 from ingest import otlp, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import otlp as adapter
-from ingest.otlp_services import ExportResult, otlp_events_ingest, otlp_metrics_ingest
+from ingest.otlp_services import (
+    ExportResult,
+    otlp_events_ingest,
+    otlp_items_prepare,
+    otlp_metrics_ingest,
+)
 from ingest.otlp_staging import otlp_events_stage, otlp_metrics_stage
 from ingest.parsing import BodyError
 from ingest.pipeline import IngestContext
@@ -45,11 +50,12 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
     return otlp.export_response(signal, protobuf, result.rejected, result.message(noun))
 
 
-def _events(adapt):
+def _events(adapt, *, spans: bool):
     """Log records or spans: staged for the fold, or run through the pipeline in the request
     (`VOIGHT_FOLD=request`)."""
 
     def handle(ctx: IngestContext, items) -> ExportResult:
+        items = otlp_items_prepare(ctx, items, spans=spans)
         if settings.VOIGHT_FOLD == "thread":
             return otlp_events_stage(ctx, items, adapt)
         return otlp_events_ingest(ctx, items, adapt)
@@ -60,15 +66,13 @@ def _events(adapt):
 @csrf_exempt
 @require_POST
 def logs(request):
-    return _export(request, otlp.LOGS, "log records", _events(adapter.adapt_log))
+    return _export(request, otlp.LOGS, "log records", _events(adapter.adapt_log, spans=False))
 
 
 @csrf_exempt
 @require_POST
 def traces(request):
-    spans = _events(adapter.adapt_span)
-    return _export(request, otlp.TRACES, "spans",
-                   lambda ctx, items: spans(ctx, adapter.turn_items(items)))
+    return _export(request, otlp.TRACES, "spans", _events(adapter.adapt_span, spans=True))
 
 
 def _metrics(ctx: IngestContext, items) -> ExportResult:

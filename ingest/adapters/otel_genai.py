@@ -91,13 +91,16 @@ def error_type(attrs: dict) -> str:
     return ""
 
 
-def agent_name(attrs: dict, resource: dict) -> str:
+def agent_name(attrs: dict, resource: dict, trace_agent: str = "") -> str:
     """The agent a record belongs to: its service, unless the SDK named none, then the GenAI
-    agent's name (`gen_ai.agent.name`), then the unnamed service as it is."""
+    agent of its trace (`trace_agent`, its outermost agent span's name), then its own
+    `gen_ai.agent.name`, then the unnamed service as it is."""
     service = resource.get("service.name")
     service = service.strip() if isinstance(service, str) else ""
     if service and not service.startswith(UNNAMED_SERVICE):
         return service[:128]
+    if trace_agent:
+        return trace_agent[:128]
     for source in (attrs, resource):
         name = source.get("gen_ai.agent.name")
         if isinstance(name, str) and name.strip():

@@ -6,9 +6,13 @@ touches the database. Two producers are understood:
 * Claude Code's native telemetry (shared/CLAUDE_CODE.md §c): log records named
   `claude_code.<event>` (body, `event.name` attribute or the top-level `eventName`), the beta
   spans, and the `claude_code.*` counters.
-* Any OpenTelemetry SDK: spans following the GenAI semantic conventions (`gen_ai.*`), other
-  spans and log records. They group into sessions by a `session.id` attribute (span, then
-  resource), else `gen_ai.conversation.id`, else their trace id.
+* Any OpenTelemetry SDK: spans following the GenAI semantic conventions (`gen_ai.*`, read
+  by `ingest.adapters.otel_genai`; the mapping is docs/agents/otel-genai.md), other spans
+  and log records. They group into sessions by a `session.id` attribute (record, then
+  resource), else `gen_ai.conversation.id`, else the session of their trace (another record
+  of the export, or an earlier one: `session_hints`), else their trace id. A turn span (an
+  outermost `invoke_agent`, or a root model call) also stands for the turn's prompt and
+  stop (`turn_items`), so its trace reads like a hook trace.
 
 How OTel events count when the hooks report the same work (asserted in tests/otel):
 
@@ -37,7 +41,7 @@ How OTel events count when the hooks report the same work (asserted in tests/ote
 * Re-exporting the same records counts once: keys are deterministic (request id, tool_use_id,
   prompt id, trace+span id, else a digest of the record).
 * Metrics are not events: they are summed into `Session.otel_metrics` and never into the
-  session's tokens or cost (`api_request` already counts those).
+  session's tokens or cost (`api_request` and the GenAI model spans already count those).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -82,7 +87,7 @@ def _agent_slug(item: Item, attrs: dict) -> str | None:
     `claude-code` default. Other SDKs are their service (or their GenAI agent's name)."""
     if is_claude_code(item):
         return None
-    return genai.agent_name(attrs, item.resource) or None
+    return genai.agent_name(attrs, item.resource, item.agent) or None
 
 
 def _privacy_level(item: Item, attrs: dict) -> str:
@@ -90,9 +95,13 @@ def _privacy_level(item: Item, attrs: dict) -> str:
         _first(attrs, PRIVACY_ATTRIBUTE) or _first(item.resource, PRIVACY_ATTRIBUTE))
 
 
-def _session_id(attrs: dict, resource: dict, trace_hex: str) -> str:
+SESSION_ATTRIBUTES = ("session.id", "gen_ai.conversation.id")
+
+
+def _session_id(attrs: dict, resource: dict, trace_hex: str, hint: str = "") -> str:
     for source, name in ((attrs, "session.id"), (resource, "session.id"),
-                         (attrs, "gen_ai.conversation.id")):
+                         (attrs, "gen_ai.conversation.id"), (resource, "gen_ai.conversation.id"),
+                         ({"hint": hint}, "hint")):
         value = source.get(name)
         if value is None or value == "":
             continue
@@ -189,7 +198,7 @@ def adapt_log(item: Item) -> CanonicalEvent:
     body = any_value(field(record, "body"))
     name = event_name(record, attrs, body)
     trace_hex = hex_id(field(record, "traceId"), 16)
-    session = _session_id(attrs, item.resource, trace_hex)
+    session = _session_id(attrs, item.resource, trace_hex, item.session)
     severity = field(record, "severityNumber")
     payload = dict(attrs)
     if body is not None and body != f"{CLAUDE_CODE_PREFIX}{name}":
@@ -212,9 +221,8 @@ def adapt_log(item: Item) -> CanonicalEvent:
     handler = LOG_EVENTS.get(name)
     if handler is not None:
         handler(event, attrs)
-    elif not claude_code and (
-        (isinstance(severity, int) and severity >= SEVERITY_ERROR) or genai.error_type(attrs)
-    ):
+    elif not claude_code and isinstance(severity, int) and severity >= SEVERITY_ERROR:
+        # Not `error.type`: GenAI log events repeat the failure their span reports.
         event.type, event.outcome = EventType.ERROR, Outcome.FAILED
     if not event.key:
         event.key = "otel|" + _digest(
@@ -320,6 +328,79 @@ def _span_kind(name: str, attrs: dict) -> str:
     return ""
 
 
+def _named_session(item: Item, attrs: dict | None) -> str | None:
+    """The session a record names itself ("" when it names none, None when it is rejected
+    anyway)."""
+    if attrs is None:
+        return None
+    if not any(_first(source, name) is not None
+               for source in (attrs, item.resource) for name in SESSION_ATTRIBUTES):
+        return ""
+    try:
+        return _session_id(attrs, item.resource, "")
+    except InvalidEvent:
+        return None
+
+
+def _attributes_or_none(item: Item) -> dict | None:
+    try:
+        return attributes(field(item.data, "attributes"))
+    except InvalidEvent:
+        return None
+
+
+def trace_of(item: Item) -> str:
+    return _hex(item.data, "traceId", 16) if not item.error else ""
+
+
+TraceFacts = dict[str, tuple[str, str]]  # trace id → (session external id, agent slug)
+
+
+def session_hints(items: list[Item], known: Callable[[set[str]], TraceFacts]) -> list[Item]:
+    """Each record with the session and the agent of its trace, for a record that names
+    none: those another record of the export names for the trace, else those `known` (trace
+    ids → facts) has from earlier exports.
+
+    GenAI instrumentations put `gen_ai.conversation.id` on the agent's spans, not on the
+    model calls an HTTP-client instrumentation makes inside them, nor on their log events;
+    grouped by their own trace id, those would make a session of their own. Likewise a
+    service that names itself no `service.name` is the agent of its trace's outermost agent
+    span (`gen_ai.agent.name`), not one agent per sub-agent.
+    """
+    if not items:
+        return items
+    traces = [trace_of(item) for item in items]
+    attrs = [_attributes_or_none(item) if trace else None
+             for item, trace in zip(items, traces, strict=True)]
+    sessions = [_named_session(item, found) if found is not None else None
+                for item, found in zip(items, attrs, strict=True)]
+    named: dict[str, str] = {}
+    agents: dict[str, str] = {}
+    spans = {(trace, _hex(item.data, "spanId", 8)) for item, trace in zip(items, traces,
+                                                                          strict=True) if trace}
+    for item, trace, found, session in zip(items, traces, attrs, sessions, strict=True):
+        if not trace or found is None:
+            continue
+        if session:
+            named.setdefault(trace, session)
+        name = found.get("gen_ai.agent.name")
+        if isinstance(name, str) and name.strip() and (
+            trace not in agents or (trace, _hex(item.data, "parentSpanId", 8)) not in spans
+        ):
+            agents[trace] = name.strip()[:128]  # the outermost agent span's wins
+    wanted = {t for t, s in zip(traces, sessions, strict=True) if s == "" and t not in named}
+    facts = known(wanted) if wanted else {}
+    for trace, (session, agent) in facts.items():
+        named.setdefault(trace, session)
+        agents.setdefault(trace, agent)
+    return [
+        dataclasses.replace(item, session=named.get(trace, "") if session == "" else "",
+                            agent=agents.get(trace, ""))
+        if trace and ((session == "" and trace in named) or trace in agents) else item
+        for item, trace, session in zip(items, traces, sessions, strict=True)
+    ]
+
+
 def turn_items(items: list[Item]) -> list[Item]:
     """The spans of an export, each turn span followed by its prompt and its stop.
 
@@ -392,7 +473,7 @@ def adapt_span(item: Item) -> CanonicalEvent:
     failed = field(status, "code") in (STATUS_ERROR, "STATUS_CODE_ERROR") or (
         _bool(attrs.get("success")) is False) or bool(genai.error_type(attrs))
     claude_code = is_claude_code(item)
-    session = _session_id(attrs, item.resource, trace_hex)
+    session = _session_id(attrs, item.resource, trace_hex, item.session)
     prompt_id = fields.id_str(attrs, "prompt.id") or None
     span_events = _span_events(span)
     payload = dict(attrs)
