@@ -26,6 +26,10 @@ class SessionFilter(django_filters.FilterSet):
     started_after = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
     started_before = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt")
     agent = django_filters.CharFilter(field_name="agent__slug", help_text="agent slug")
+    agent_kind = django_filters.MultipleChoiceFilter(
+        field_name="agent__kind", choices=Agent.Kind.choices,
+        help_text="the agent's kind; repeat the parameter for several",
+    )
     status = django_filters.MultipleChoiceFilter(choices=Session.Status.choices)
     min_duration = django_filters.NumberFilter(
         method="filter_min_duration", help_text="minimum duration in seconds"

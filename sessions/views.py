@@ -250,6 +250,7 @@ class SessionListView(TeamScopedMixin, TemplateView):
                 .order_by("-awaiting_since", "-started_at")[:NEEDS_YOU_LIMIT]
             ),
             agents=list(agents_for(ids).values_list("slug", "label")),
+            agent_kinds=Agent.Kind.choices,
             statuses=Session.Status.values,
             experiments=list(
                 # `> ''` (not `!= ''`) so PostgreSQL range-scans the experiment index.
