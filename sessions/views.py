@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
+from sessions import connect
 from sessions.filters import SessionFilter, SignalFilter
 from sessions.models import Agent, Decision, Session, Signal
 from sessions.selectors import (
@@ -501,23 +502,6 @@ def agent_health(agent, now) -> tuple[str, str]:
     return "offline", "muted"
 
 
-def connect_snippet(server: str, agent_slug: str) -> str:
-    """The Claude Code settings that connect an agent: http hooks, the `voight hook` command
-    for SessionStart (Claude Code accepts only command hooks there) and the OTel env.
-
-    Built by the same merge as `voight install-hooks --http`, so the page and the installer
-    never disagree; the command is the portable `voight hook` and the key a placeholder."""
-    from voight.client import install
-
-    settings = install.merge({}, http=True, url=server, key="<ingest key>", agent=agent_slug)
-    for groups in settings["hooks"].values():
-        for group in groups:
-            for handler in group["hooks"]:
-                if handler.get("type") == "command":
-                    handler["command"] = "voight hook"
-    return json.dumps(settings, indent=2)
-
-
 class AgentsView(TeamScopedMixin, TemplateView):
     template_name = "sessions/agents.html"
     nav = "agents"
@@ -542,8 +526,8 @@ class AgentsView(TeamScopedMixin, TemplateView):
             agents.append(agent)
         server = self.request.build_absolute_uri("/").rstrip("/")
         slug = (self.request.GET.get("new_agent") or "my-agent").strip()[:100] or "my-agent"
-        context.update(agents=agents, team_keys=team_keys, server=server, new_agent=slug,
-                       snippet=connect_snippet(server, slug))
+        context.update(agents=agents, team_keys=team_keys, new_agent=slug,
+                       **connect.connect_context(server, slug, self.request.GET.get("connect")))
         return context
 
 
