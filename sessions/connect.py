@@ -28,7 +28,7 @@ class ConnectTab:
 TABS = (
     ConnectTab("claude_code", "Claude Code"),
     ConnectTab("cursor", "Cursor"),
-    ConnectTab("otel", "Any OpenTelemetry agent"),
+    ConnectTab("otel", "OpenTelemetry"),
 )
 # Cursor's hooks, in the order Voight reads them (ingest.adapters.cursor.HOOK_TYPES).
 CURSOR_HOOKS = (
