@@ -369,7 +369,8 @@ def session_hints(items: list[Item], known: Callable[[set[str]], TraceFacts]) ->
     """
     if not items:
         return items
-    traces = [trace_of(item) for item in items]
+    # Claude Code names its session on every record: its exports skip the extra parse.
+    traces = ["" if is_claude_code(item) else trace_of(item) for item in items]
     attrs = [_attributes_or_none(item) if trace else None
              for item, trace in zip(items, traces, strict=True)]
     sessions = [_named_session(item, found) if found is not None else None
