@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from ingest import otlp, staging
 from ingest.access import agent_hint, ingest_key
+from ingest.adapters import codex
 from ingest.adapters import otlp as adapter
 from ingest.otlp_services import (
     ExportResult,
@@ -50,12 +51,12 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
     return otlp.export_response(signal, protobuf, result.rejected, result.message(noun))
 
 
-def _events(adapt, *, spans: bool):
+def _events(adapt, *, spans: bool = False):
     """Log records or spans: staged for the fold, or run through the pipeline in the request
-    (`VOIGHT_FOLD=request`)."""
+    (`VOIGHT_FOLD=request`). The Codex CLI's noise is accepted and not stored."""
 
     def handle(ctx: IngestContext, items) -> ExportResult:
-        items = otlp_items_prepare(ctx, items, spans=spans)
+        items = otlp_items_prepare(ctx, codex.kept(items, spans=spans), spans=spans)
         if settings.VOIGHT_FOLD == "thread":
             return otlp_events_stage(ctx, items, adapt)
         return otlp_events_ingest(ctx, items, adapt)

@@ -27,6 +27,8 @@ CONTENT_FIELDS = frozenset({
     "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
     "gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "gen_ai.prompt",
     "gen_ai.completion", "gen_ai.event.content",
+    # The Codex CLI's notify JSON.
+    "last-assistant-message", "input-messages",
 })
 # Older GenAI instrumentations flatten messages into `gen_ai.prompt.0.content` ...
 CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.")

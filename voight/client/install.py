@@ -190,6 +190,10 @@ def run(args) -> int:
     url = (args.url or config.url()).rstrip("/")
     key = args.key if args.key is not None else config.key()
     agent = args.agent or config.agent()
+    if getattr(args, "codex", False):
+        from voight.client import codex
+
+        return codex.install_command(url, key, agent)
     path = settings_path(project=args.project)
     try:
         changed, backup = install(path, http=args.http, url=url, key=key, agent=agent)
