@@ -28,6 +28,7 @@ class ConnectTab:
 TABS = (
     ConnectTab("claude_code", "Claude Code"),
     ConnectTab("cursor", "Cursor"),
+    ConnectTab("codex", "Codex CLI"),
     ConnectTab("otel", "OpenTelemetry"),
 )
 # Cursor's hooks, in the order Voight reads them (ingest.adapters.cursor.HOOK_TYPES).

@@ -37,23 +37,26 @@ def test_connect_tabs_switch_in_place_and_copy_the_snippet(browser, live_server,
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     login(page, live_server.url, member)
     page.goto(f"{live_server.url}/dashboard/agents?new_agent=ci-bot")
-    assert visible_panels(page) == ["connect-claude_code"]
+    assert visible_panels(page) == ["connect-panel-claude_code"]
 
     page.click("#connect-tab-cursor")
-    assert visible_panels(page) == ["connect-cursor"]
+    assert visible_panels(page) == ["connect-panel-cursor"]
     assert page.url.endswith("/dashboard/agents?connect=cursor&new_agent=ci-bot#connect")
     assert page.get_attribute("#connect-tab-cursor", "aria-selected") == "true"
-    page.click("#connect-cursor button[data-copy]")
-    page.wait_for_selector("#connect-cursor button[data-copy]:has-text('Copied')")
+    page.click("#connect-panel-cursor button[data-copy]")
+    page.wait_for_selector("#connect-panel-cursor button[data-copy]:has-text('Copied')")
     copied = json.loads(page.evaluate("navigator.clipboard.readText()"))
     assert copied["hooks"]["stop"][0]["command"].endswith("/v1/hooks/cursor?agent=ci-bot'")
 
+    page.click("#connect-tab-codex")
+    assert visible_panels(page) == ["connect-panel-codex"]
+    page.locator("#connect").screenshot(path=str(ARTIFACTS / "agents-connect-codex.png"))
     page.click("#connect-tab-otel")
     # "Update" keeps the open tab: the hidden field followed the click.
     page.fill("#connect input[name=new_agent]", "nightly")
     page.click("#connect button[type=submit]")
     page.wait_for_url("**/dashboard/agents?connect=otel&new_agent=nightly#connect")
-    assert visible_panels(page) == ["connect-otel"]
+    assert visible_panels(page) == ["connect-panel-otel"]
     assert "export OTEL_SERVICE_NAME=nightly" in page.inner_text("#connect-otel-snippet")
     page.locator("#connect").scroll_into_view_if_needed()
     page.locator("#connect").screenshot(path=str(ARTIFACTS / "agents-connect-otel.png"))
@@ -66,11 +69,11 @@ def test_connect_tabs_are_links_without_javascript(browser, live_server, member)
     context, page, _ = context_page(browser, javascript=False)
     login(page, live_server.url, member)
     page.goto(f"{live_server.url}/dashboard/agents")
-    assert visible_panels(page) == ["connect-claude_code"]
+    assert visible_panels(page) == ["connect-panel-claude_code"]
 
     page.click("#connect-tab-cursor")
     page.wait_for_url("**/dashboard/agents?connect=cursor&new_agent=my-agent#connect")
-    assert visible_panels(page) == ["connect-cursor"]
+    assert visible_panels(page) == ["connect-panel-cursor"]
     context.close()
 
 

@@ -91,7 +91,7 @@ def snippet_of(html: str, key: str) -> str:
 
 
 def panel_hidden(html: str, key: str) -> bool:
-    tag = re.search(rf'<div class="tab-panel" role="tabpanel" id="connect-{key}"[^>]*>', html)
+    tag = re.search(rf'<div class="tab-panel" role="tabpanel" id="connect-panel-{key}"[^>]*>', html)
     return " hidden" in tag.group(0)
 
 
@@ -107,6 +107,9 @@ def test_connect_tabs_open_without_js_and_carry_the_agent_id(member_client):
     assert [panel_hidden(html, key) for key in ("claude_code", "cursor", "otel")] == [
         True, True, False]
     assert 'name="connect" value="otel"' in html  # "Update" stays on this tab
+    codex = body(member_client.get("/dashboard/agents?connect=codex"))
+    assert not panel_hidden(codex, "codex") and panel_hidden(codex, "claude_code")
+    assert "http://testserver/v1/hooks/codex" in codex
     unknown = body(member_client.get("/dashboard/agents?connect=nope"))
     assert not panel_hidden(unknown, "claude_code")
 
