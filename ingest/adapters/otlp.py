@@ -418,7 +418,7 @@ def turn_items(items: list[Item]) -> list[Item]:
     """
     agent_spans = set()
     for item in items:
-        if _is_span_of(item, genai.AGENT_OPERATIONS):
+        if not is_claude_code(item) and _is_span_of(item, genai.AGENT_OPERATIONS):
             agent_spans.add((_hex(item.data, "traceId", 16), _hex(item.data, "spanId", 8)))
     expanded = []
     for item in items:
@@ -428,6 +428,7 @@ def turn_items(items: list[Item]) -> list[Item]:
         trace_hex = _hex(item.data, "traceId", 16)
         parent = _hex(item.data, "parentSpanId", 8)
         if not trace_hex or not _hex(item.data, "spanId", 8):
+            expanded.append(item)  # the adapter rejects it, with the reason
             continue
         agent_turn = _is_span_of(item, genai.AGENT_OPERATIONS) and (
             (trace_hex, parent) not in agent_spans)

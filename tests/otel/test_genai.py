@@ -324,3 +324,14 @@ def test_spans_of_two_traces_without_session_stay_apart(api):
 
     assert sorted(Session.objects.values_list("external_id", flat=True)) == sorted(
         [TRACE_A, TRACE_B])
+
+
+def test_a_span_without_ids_is_rejected_alone_with_its_reason(api):
+    bad = chat("2222222222222222", {"gen_ai.request.model": p.s("m")}, trace="0" * 32, parent="")
+    good = chat("3333333333333333", {"gen_ai.request.model": p.s("m")}, parent="")
+    response = api.post("/v1/otlp/v1/traces", spans_body(bad, good))
+
+    assert response.status_code == 200
+    assert response.json()["partialSuccess"]["rejectedSpans"] == 1
+    assert "non-zero traceId" in response.json()["partialSuccess"]["errorMessage"]
+    assert Event.objects.count() == 3  # the good root model call: itself, its prompt, its stop
