@@ -131,6 +131,7 @@ def ids(varied, *names) -> set[str]:
     ("since=all&agent_kind=claude_code&agent_kind=codex",
      ("recent", "days_old", "month_old", "beta", "variant_a")),
     ("since=all&agent_kind=cursor", ()),
+    ("since=all&agent=alpha&agent_kind=", ("recent", "days_old")),  # the form's "All kinds"
 ])
 def test_every_filter_narrows_the_table(member_client, varied, query, expected):
     assert shown(member_client, query) == ids(varied, *expected)
