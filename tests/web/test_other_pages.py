@@ -57,6 +57,21 @@ def test_overview_query_count_does_not_grow(member_client, team):
 
 
 @pytest.mark.django_db
+def test_latency_by_tool_shows_each_tools_p50_and_p95(member_client, team):
+    s = make_session(factories.AgentFactory(team=team))
+    for i, ms in enumerate([200, 300, 400, 500, 12_000]):
+        ToolCall.objects.create(session=s, key=f"b{i}", tool_name="Bash", duration_ms=ms)
+    html = body(member_client.get("/dashboard/?since=30d"))
+    table = html[html.index("latency-table"):]
+    start = table.index(">Bash<")
+    row = re.sub(r"\s+", " ", table[start:table.index("</tr>", start)])
+    # p50 = 400 ms; p95 = 500 + (12000 - 500) * 0.8 = 9700 ms, written like the page's others.
+    cells = re.findall(r"</span></span> ([^<]+)</td>", row)
+    assert cells == ["400 ms", "9.7s"]
+    assert "&lt;" not in row  # no bucket bounds such as <500ms
+
+
+@pytest.mark.django_db
 def test_agents_page_health_keys_and_snippet(member_client, ingest, team):
     session = ingest("claude-laptop", prompts=2, seed=3)
     key, _ = factories.api_key(team, ["ingest"], agent=session.agent, name="laptop key")

@@ -17,6 +17,7 @@ from sessions.status import sessions_recompute_status
 from tests import factories
 from tests.web.conftest import body, event, make_event, make_session, make_trace, post_events
 from traces.models import Event
+from voight.web.usage_folding import FOLDED_TYPES
 
 
 def queries(client, url) -> int:
@@ -253,7 +254,9 @@ def test_detail_shows_header_inspector_timeline_and_summary(member_client, inges
     assert "Tool latency p50" in header and "Tool latency p95" in header
     assert "Started" in header and "Duration" in header
     events = list(Event.objects.filter(session=session).order_by("ts", "pk")[:100])
-    positions = [html.index(f'id="event-{e.pk}"') for e in events]
+    # Model-request reports are folded into their steps (tests/web/test_usage_folding.py).
+    positions = [html.index(f'id="event-{e.pk}"') for e in events
+                 if e.type not in FOLDED_TYPES]
     assert positions == sorted(positions), "events are listed oldest first"
     assert 'class="badge type type-tool">pre_tool_use<' in html
     assert 'class="badge type type-prompt">user_prompt<' in html

@@ -21,7 +21,7 @@ import shlex
 import sys
 import time
 
-from voight.client import config, ids, jsonlite
+from voight.client import config, fs, ids, jsonlite
 
 BEGIN = "# >>> voight (written by `voight install-hooks --codex`)"
 END = "# <<< voight"
@@ -208,9 +208,7 @@ def install(path: str, url: str, key: str,
         return False, None, []
     backup = None
     if os.path.exists(path):
-        from voight.client.install import _backup
-
-        backup = _backup(path)
+        backup = fs.backup(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.voight-tmp"
     with open(tmp, "w", encoding="utf-8") as f:
