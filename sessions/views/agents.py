@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 from django.contrib import messages
@@ -13,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
+from sessions import connect
 from sessions.models import Agent
 from sessions.selectors import agents_health
 from sessions.services import agent_pause, agent_resume
@@ -32,23 +32,6 @@ def agent_health(agent, now) -> tuple[str, str]:
     if age < 24 * 3600:
         return "idle", "warn"
     return "offline", "muted"
-
-
-def connect_snippet(server: str, agent_slug: str) -> str:
-    """The Claude Code settings that connect an agent: http hooks, the `voight hook` command
-    for SessionStart (Claude Code accepts only command hooks there) and the OTel env.
-
-    Built by the same merge as `voight install-hooks --http`, so the page and the installer
-    never disagree; the command is the portable `voight hook` and the key a placeholder."""
-    from voight.client import install
-
-    settings = install.merge({}, http=True, url=server, key="<ingest key>", agent=agent_slug)
-    for groups in settings["hooks"].values():
-        for group in groups:
-            for handler in group["hooks"]:
-                if handler.get("type") == "command":
-                    handler["command"] = "voight hook"
-    return json.dumps(settings, indent=2)
 
 
 class AgentsView(TeamScopedMixin, TemplateView):
@@ -75,8 +58,8 @@ class AgentsView(TeamScopedMixin, TemplateView):
             agents.append(agent)
         server = self.request.build_absolute_uri("/").rstrip("/")
         slug = (self.request.GET.get("new_agent") or "my-agent").strip()[:100] or "my-agent"
-        context.update(agents=agents, team_keys=team_keys, server=server, new_agent=slug,
-                       snippet=connect_snippet(server, slug))
+        context.update(agents=agents, team_keys=team_keys, new_agent=slug,
+                       **connect.connect_context(server, slug, self.request.GET.get("connect")))
         return context
 
 

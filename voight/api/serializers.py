@@ -35,6 +35,10 @@ class SessionSerializer(serializers.ModelSerializer):
     agent_label = serializers.CharField(
         source="agent.display_name", read_only=True, help_text="The agent's label, or its slug."
     )
+    agent_kind = serializers.ChoiceField(
+        source="agent.kind", choices=Agent.Kind.choices, read_only=True,
+        help_text="What the agent is: claude_code, cursor, codex, gemini_cli, bot or other.",
+    )
     duration_s = serializers.FloatField(
         read_only=True, help_text="Seconds from start to end (or to the last event if running)."
     )
@@ -51,7 +55,7 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Session
         fields = [
-            "id", "session_id", "agent", "agent_label", "status", "status_reason",
+            "id", "session_id", "agent", "agent_label", "agent_kind", "status", "status_reason",
             "started_at", "ended_at", "end_reason", "last_event_at", "duration_s",
             "event_count", "trace_count", "tool_call_count", "distinct_tools",
             "distinct_tool_count", "error_count", "unacknowledged_error_count",
