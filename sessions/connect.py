@@ -29,6 +29,7 @@ TABS = (
     ConnectTab("claude_code", "Claude Code"),
     ConnectTab("cursor", "Cursor"),
     ConnectTab("codex", "Codex CLI"),
+    ConnectTab("gemini", "Gemini CLI"),
     ConnectTab("otel", "OpenTelemetry"),
 )
 # Cursor's hooks, in the order Voight reads them (ingest.adapters.cursor.HOOK_TYPES).

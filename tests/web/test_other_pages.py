@@ -125,6 +125,9 @@ def test_connect_tabs_open_without_js_and_carry_the_agent_id(member_client):
     codex = body(member_client.get("/dashboard/agents?connect=codex"))
     assert not panel_hidden(codex, "codex") and panel_hidden(codex, "claude_code")
     assert "http://testserver/v1/hooks/codex" in codex
+    gemini = body(member_client.get("/dashboard/agents?connect=gemini"))
+    assert not panel_hidden(gemini, "gemini") and panel_hidden(gemini, "codex")
+    assert "voight install-hooks --gemini --url http://testserver" in gemini
     unknown = body(member_client.get("/dashboard/agents?connect=nope"))
     assert not panel_hidden(unknown, "claude_code")
 
