@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 
 from sessions.budget_periods import Window, period_window
 from sessions.models import Budget, BudgetCrossing
+from sessions.rule_words import dollars
 from traces.models import Usage
 from voight.models import ApiKey
 
@@ -48,6 +49,11 @@ class BudgetState:
         return min(self.percent, 100.0)
 
     @property
+    def bar_width(self) -> str:
+        """The CSS width, written with a dot whatever the active locale."""
+        return f"{self.bar_percent:.1f}%"
+
+    @property
     def level(self) -> str:
         """ok / warn (80 %) / high (90 %) / over (100 %): what the bar is coloured by."""
         for threshold, name in ((100, "over"), (90, "high"), (80, "warn")):
@@ -58,6 +64,14 @@ class BudgetState:
     @property
     def remaining_usd(self) -> Decimal:
         return max(self.budget.limit_usd - self.spent_usd, ZERO)
+
+    @property
+    def spent_display(self) -> str:
+        return dollars(self.spent_usd)
+
+    @property
+    def limit_display(self) -> str:
+        return dollars(self.budget.limit_usd)
 
 
 def developer_agents(budgets: Iterable[Budget]) -> dict[int, list[int]]:
