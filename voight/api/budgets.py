@@ -11,7 +11,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, serializers, status
 from rest_framework.response import Response
 
@@ -113,8 +118,15 @@ class BudgetSerializer(serializers.ModelSerializer):
         return user
 
 
+@extend_schema_serializer(many=False)  # the list is an object holding the array
+class BudgetListSerializer(serializers.Serializer):
+    results = BudgetSerializer(many=True)
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List budgets with their state", tags=["budgets"]),
+    list=extend_schema(summary="List budgets with their state", tags=["budgets"],
+                       description="Every budget of your teams (not paged: a team has few).",
+                       responses=BudgetListSerializer),
     retrieve=extend_schema(summary="One budget with its state", tags=["budgets"]),
     create=extend_schema(summary="Create a budget", tags=["budgets"]),
     partial_update=extend_schema(summary="Change a budget", tags=["budgets"]),
