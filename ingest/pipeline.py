@@ -213,7 +213,8 @@ def events_ingest(
             if ctx.alert_rules is not False:
                 alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
                                               agents=agents.values())
-            budget_checks.budgets_evaluate_ingest(ctx.team.pk, now=ctx.now, agents=agents.values())
+            budget_checks.budgets_evaluate_ingest(ctx.team.pk, [e for _, e in valid], now=ctx.now,
+                                                  agents=agents.values())
             broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
     return with_pause_state(outcome, ctx, list(agents.values()))
 

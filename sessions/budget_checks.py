@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 
@@ -151,10 +152,14 @@ def _enabled(**filters) -> list[Budget]:
                 .select_related("team", "agent", "developer").order_by("pk"))
 
 
-def budgets_evaluate_ingest(team_id: int, *, now: datetime | None = None,
-                            agents=()) -> int:
-    """The team's budgets after an ingest batch changed its spend. Never raises: a budget
-    that cannot be checked is logged and the beat tries again; the batch still lands."""
+def budgets_evaluate_ingest(team_id: int, events: Iterable, *, now: datetime | None = None,
+                            agents: Iterable[Agent] = ()) -> int:
+    """The team's budgets after an ingest batch of `events` (canonical). Only a batch that
+    carries usage can change spend, so the others (most hooks) cost nothing here. Never
+    raises: a budget that cannot be checked is logged and the beat tries again; the batch
+    still lands."""
+    if not any(event.carries_usage for event in events):
+        return 0
     budgets = _enabled(team_id=team_id)
     if not budgets:
         return 0

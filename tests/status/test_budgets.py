@@ -280,3 +280,55 @@ def test_the_next_period_resumes_what_the_budget_paused_and_only_that(ingest, te
     assert manual.paused_reason == "by hand, for other reasons"
     resumed = Decision.objects.filter(kind=Decision.Kind.RESUMED).get()
     assert resumed.outcome == f"agent resumed: budget {b}: a new day began"
+
+
+# --------------------------------------------------------------------------- cost and races
+
+
+def test_a_batch_without_usage_does_not_look_at_budgets(frozen, ingest, team):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    budget(team, "10")
+    with CaptureQueriesContext(connection) as captured:
+        ingest({"id": "p1", "type": "pre_tool_use", "session_id": "s", "agent_id": "bot",
+                "tool_name": "Bash", "tool_use_id": "tu1", "tool_input": {}})
+    assert not [q for q in captured if Budget._meta.db_table in q["sql"]]
+    with CaptureQueriesContext(connection) as captured:
+        ingest(cost("s", "r1", "1"))
+    assert [q for q in captured if Budget._meta.db_table in q["sql"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_checks_fire_each_threshold_once(team):
+    import threading
+
+    from django.db import connection, transaction
+
+    b = budget(team, "1")
+    session = Session.objects.create(
+        team=team, agent=Agent.objects.create(team=team, slug="bot"), external_id="s",
+        started_at=NOON, last_event_at=NOON)
+    from traces.models import Usage
+
+    Usage.objects.create(team=team, request_id="r1", session=session, ts=NOON,
+                         cost_usd=Decimal(2))
+    b = Budget.objects.select_related("team", "agent", "developer").get(pk=b.pk)
+    barrier, counts = threading.Barrier(4), []
+
+    def check():
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                counts.append(budget_checks.budgets_check([b], NOON + timedelta(minutes=1)))
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(counts) == [0, 0, 0, 3]
+    assert fired(b) == [80, 90, 100]
+    assert Signal.objects.filter(budget=b).count() == 3
