@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv as csv_module
+import io
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -332,3 +335,62 @@ def test_concurrent_checks_fire_each_threshold_once(team):
     assert sorted(counts) == [0, 0, 0, 3]
     assert fired(b) == [80, 90, 100]
     assert Signal.objects.filter(budget=b).count() == 3
+
+
+# --------------------------------------------------------------------------- webhook, pages
+
+
+def test_a_crossing_posts_the_budget_webhook_after_commit(frozen, ingest, team, monkeypatch,
+                                                         django_capture_on_commit_callbacks):
+    from sessions import webhooks
+
+    posted = []
+    monkeypatch.setattr(webhooks, "_post",
+                        lambda url, body, key: posted.append((url, body, key)) or 204)
+    budget(team, "1", webhook_url="https://hooks.example/budget")
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest(cost("s", "r1", "0.85"))
+    signal = Signal.objects.get()
+    url, body, key = posted[0]
+    assert (url, key) == ("https://hooks.example/budget", f"voight-signal-{signal.pk}")
+
+
+    sent = json.loads(body)
+    assert sent["rule"] is None
+    assert (sent["budget"]["percent"], sent["budget"]["scope"]) == (80, "team")
+    assert sent["session"]["session_id"] == "s"
+    delivered = Decision.objects.get(kind=Decision.Kind.WEBHOOK)
+    assert delivered.outcome == "webhook delivered to hooks.example: HTTP 204 (attempt 1)"
+
+
+def test_a_broken_budget_check_never_loses_the_events(frozen, ingest, team, monkeypatch,
+                                                      caplog):
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(budget_checks, "budgets_spend", broken)
+    budget(team, "1")
+    ingest(cost("s", "r1", "2"))
+    assert Session.objects.get().cost_usd == Decimal(2)
+    assert "could not be checked" in caplog.text
+
+
+def test_budget_signals_show_on_the_signals_page_and_the_api(frozen, ingest, team):
+    from django.test import Client
+
+    from voight.models import Membership
+
+    b = budget(team, "1", name="tiny")
+    ingest(cost("s", "r1", "2"))
+    user = factories.MembershipFactory(team=team, role=Membership.Role.MEMBER).user
+    client = Client()
+    client.force_login(user)
+    html = client.get("/dashboard/signals").content.decode()
+    assert html.count(f'href="/dashboard/budgets/{b.pk}"') == 3
+    session = Session.objects.get()
+    assert "tiny" in client.get(f"/dashboard/sessions/{session.pk}").content.decode()
+    rows = client.get("/v1/me/signals").json()["results"]
+    assert {(r["budget_id"], r["rule_id"]) for r in rows} == {(b.pk, None)}
+    csv = client.get("/v1/me/signals?format=csv")
+    rows = list(csv_module.DictReader(io.StringIO(b"".join(csv.streaming_content).decode())))
+    assert [(r["budget_id"], r["rule_id"]) for r in rows] == [(str(b.pk), "")] * 3
