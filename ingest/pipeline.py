@@ -21,7 +21,7 @@ from ingest import capping, keys, privacy, rollups, sql, stitching
 from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
 from ingest.status_refresh import sessions_status_refresh_locked
-from sessions import alerts, broadcast
+from sessions import alerts, broadcast, budget_checks
 from sessions.models import Agent, Session
 from sessions.status import TIME_ENDS
 from traces.models import Event, EventKey, ToolCall, Trace
@@ -223,6 +223,8 @@ def events_ingest(
             if ctx.alert_rules is not False:
                 alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
                                               agents=agents.values())
+            budget_checks.budgets_evaluate_ingest(ctx.team.pk, [e for _, e in valid], now=ctx.now,
+                                                  agents=agents.values())
             broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
     return with_pause_state(outcome, ctx, list(agents.values()))
 

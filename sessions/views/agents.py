@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
 from sessions import connect
+from sessions.budget_spend import budget_states_for
 from sessions.models import Agent
 from sessions.selectors import agents_health
 from sessions.services import agent_pause, agent_resume
@@ -45,6 +46,11 @@ class AgentsView(TeamScopedMixin, TemplateView):
         team_keys = []
         for key in ApiKey.objects.filter(team_id__in=self.team_ids).order_by("-created_at"):
             (keys[key.agent_id] if key.agent_id else team_keys).append(key)
+        states = budget_states_for(self.team_ids, now)
+        per_agent = defaultdict(list)
+        for state in states:
+            if state.budget.agent_id:
+                per_agent[state.budget.agent_id].append(state)
         agents = []
         for agent in agents_health(self.team_ids):
             # SDK-only agents may have sessions but no stamped last_seen_at.
@@ -55,10 +61,12 @@ class AgentsView(TeamScopedMixin, TemplateView):
             agent.cost_display = fmt.money(agent.cost_usd)
             agent.keys = keys.get(agent.pk, [])
             agent.can_manage = agent.team_id in self.admin_team_ids
+            agent.budget_states = per_agent.get(agent.pk, [])
             agents.append(agent)
         server = self.request.build_absolute_uri("/").rstrip("/")
         slug = (self.request.GET.get("new_agent") or "my-agent").strip()[:100] or "my-agent"
         context.update(agents=agents, team_keys=team_keys, new_agent=slug,
+                       budget_states=states, can_manage=bool(self.admin_team_ids),
                        **connect.connect_context(server, slug, self.request.GET.get("connect")))
         return context
 

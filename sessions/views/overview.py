@@ -13,6 +13,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from sessions.budget_spend import budget_states_for
 from sessions.filters import SessionFilter
 from sessions.models import Agent, Session
 from sessions.selectors import tool_latency
@@ -45,6 +46,8 @@ class OverviewView(TeamScopedMixin, TemplateView):
         context.update(
             since=since, windows=[w for w in lists.WINDOWS if w[0] != "custom"],
             kpis=session_kpi_strip(sessions, self.team_ids),
+            budget_states=budget_states_for(self.team_ids, timezone.now()),
+            can_manage=bool(self.admin_team_ids),
         )
         context.update(self._per_day(sessions, window))
         context.update(self._latency(sessions))

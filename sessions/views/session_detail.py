@@ -109,7 +109,7 @@ class SessionDetailView(TeamScopedMixin, TemplateView):
             query=query_without(self.request, "page"),
             export_query=query_without(self.request, "page"),
             cost_by_model=by_model,
-            signals=list(Signal.objects.filter(session=session).select_related("rule")),
+            signals=list(Signal.objects.filter(session=session).select_related("rule", "budget")),
             decisions=[
                 _with_inputs_json(d) for d in
                 Decision.objects.filter(session=session).select_related("rule", "actor")

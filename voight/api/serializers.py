@@ -129,16 +129,21 @@ class SignalSerializer(serializers.ModelSerializer):
     session_id = serializers.CharField(
         source="session_ref", read_only=True, help_text="The agent's own session id."
     )
-    rule_id = serializers.IntegerField(read_only=True)
-    rule_name = serializers.CharField(read_only=True)
-    rule_kind = serializers.ChoiceField(choices=AlertRule.Kind.choices, read_only=True)
-    rule_action = serializers.ChoiceField(choices=AlertRule.Action.choices, read_only=True)
+    rule_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                       help_text="The alert rule that fired, or null.")
+    rule_name = serializers.CharField(read_only=True, allow_null=True)
+    rule_kind = serializers.ChoiceField(choices=AlertRule.Kind.choices, read_only=True,
+                                        allow_null=True)
+    rule_action = serializers.ChoiceField(choices=AlertRule.Action.choices, read_only=True,
+                                          allow_null=True)
+    budget_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                         help_text="The budget that crossed a threshold, or null.")
 
     class Meta:
         model = Signal
         fields = [
             "id", "fired_at", "message", "value", "rule_id", "rule_name", "rule_kind",
-            "rule_action", "agent", "session_id",
+            "rule_action", "budget_id", "agent", "session_id",
         ]
         read_only_fields = fields
 

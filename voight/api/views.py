@@ -513,7 +513,8 @@ SIGNAL_CSV = CsvSpec(
         Column("value", "value", lambda v: None if v is None else float(v)),
         Column("rule_id", "rule_id"), Column("rule_name", "rule__name"),
         Column("rule_kind", "rule__kind"), Column("rule_action", "rule__action"),
-        Column("agent", "agent__slug"), Column("session_id", "session__external_id"),
+        Column("budget_id", "budget_id"), Column("agent", "agent__slug"),
+        Column("session_id", "session__external_id"),
     ),
 )
 

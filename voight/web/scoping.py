@@ -21,6 +21,7 @@ NAV = (
     ("sessions", "Sessions", "sessions:list"),
     ("traces", "Traces", "traces:list"),
     ("agents", "Agents", "sessions:agents"),
+    ("budgets", "Budgets", "sessions:budgets"),
     ("experiments", "Experiments", "sessions:experiments"),
     ("signals", "Signals", "sessions:signals"),
 )
