@@ -6,10 +6,12 @@ real write path) and carries a marker that must never appear in anything A is an
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
 
-from sessions.models import Session
+from sessions.models import Budget, Session
 from tests import factories
 from tests.api.conftest import key_client
 from traces.models import Acknowledgement, Event, Trace
@@ -42,6 +44,9 @@ ROUTES = {
     "sdk-session-open": "ingest", "sdk-session-heartbeat": "write",
     "sdk-session-detail": "write", "otlp-logs": "ingest", "otlp-traces": "ingest",
     "otlp-metrics": "ingest",
+    "sessions:budgets": "list", "me-budget-list": "list",
+    "sessions:budget_edit": "object", "me-budget-detail": "object",
+    "sessions:budget_delete": "write",
 }
 
 
@@ -89,8 +94,10 @@ def seed(team, tag: str, text: str) -> dict:
     assert response.status_code == 207
     session = Session.objects.get(team=team, external_id=session_id)
     factories.SignalFactory(session=session, message=f"{text} signal")
+    budget = Budget.objects.create(team=team, name=f"{text} budget", limit_usd=Decimal("5"))
     return {"session": session, "trace": Trace.objects.filter(session=session).first(),
-            "event": Event.objects.filter(session=session).first(), "agent": session.agent}
+            "event": Event.objects.filter(session=session).first(), "agent": session.agent,
+            "budget": budget}
 
 
 @pytest.fixture
@@ -131,6 +138,7 @@ LISTS = [
     ("me-event-list", ""), ("me-event-list", "format=csv"),
     ("me-event-list", "session_id={session}"), ("me-event-list", "trace_id={trace}"),
     ("me-agent-list", ""), ("me-signal-list", ""), ("me-experiment-list", ""),
+    ("sessions:budgets", ""), ("me-budget-list", ""),
 ]
 
 
@@ -161,6 +169,8 @@ def object_urls(b) -> dict[str, str]:
         "me-session-detail": reverse("me-session-detail", args=[session.pk]),
         "me-trace-detail": reverse("me-trace-detail", args=[trace.trace_id]),
         "me-agent-detail": reverse("me-agent-detail", args=[agent.slug]),
+        "sessions:budget_edit": reverse("sessions:budget_edit", args=[b["budget"].pk]),
+        "me-budget-detail": reverse("me-budget-detail", args=[b["budget"].pk]),
     }
 
 
@@ -186,6 +196,8 @@ def write_calls(b) -> list[tuple[str, str, str, str]]:
                                                            args=[session.pk])),
         ("me-agent-pause", "api", "post", reverse("me-agent-pause", args=[agent.slug])),
         ("me-agent-resume", "api", "post", reverse("me-agent-resume", args=[agent.slug])),
+        ("sessions:budget_delete", "browser", "post", reverse("sessions:budget_delete",
+                                                               args=[b["budget"].pk])),
     ]
     for ref in (session.pk, session.external_id):  # the SDK takes either id
         calls += [
@@ -216,6 +228,7 @@ def test_the_other_teams_objects_cannot_be_changed(team_a, team_b):
     assert (session.status, session.unacknowledged_error_count, agent.paused_at) == before
     assert session.ended_at is None and session.error_count == 1
     assert not Acknowledgement.objects.exists()
+    assert Budget.objects.filter(pk=team_b["budget"].pk).exists()
     assert not Event.objects.filter(session=session, acknowledged_at__isnull=False).exists()
 
 

@@ -53,7 +53,8 @@ def test_overview_query_count_does_not_grow(member_client, team):
     for i in range(30):
         s = make_session(factories.AgentFactory(team=team), minutes_ago=60 * 20 * i)
         ToolCall.objects.create(session=s, key="a", tool_name=f"T{i % 5}", duration_ms=100 * i)
-    assert queries(member_client, "/dashboard/?since=30d") == few <= 9
+    # 9 for the page, 2 for its budgets card (the budgets, their spend in one grouped query).
+    assert queries(member_client, "/dashboard/?since=30d") == few <= 11
 
 
 @pytest.mark.django_db
