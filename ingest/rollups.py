@@ -32,7 +32,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 
-from ingest import sql
+from ingest import sql, usage_sql
 from ingest.pricing import request_cost
 from ingest.schema import EventType, Outcome
 from sessions.models import Session
@@ -257,6 +257,8 @@ def merge_usage(team_id: int, new_events, event_pks: dict) -> dict:
             "cost_source": "", "sources": [],
         })
     sql.insert_ignore(Usage, rows, ["team", "request_id"], ["id"])
+    if set_based():
+        return usage_sql.usage_merge_in_sql(team_id, by_key)
     deltas: dict = defaultdict(lambda: defaultdict(Decimal))
     changed = []
     for usage in Usage.objects.select_for_update().filter(team_id=team_id, request_id__in=list(by_key)):
@@ -283,7 +285,7 @@ def _merge_usage(usage: Usage, item) -> None:
     for field in (*TOKEN_FIELDS, "cache_write_1h_tokens"):
         setattr(usage, field, max(getattr(usage, field), getattr(event, field)))
     usage.model = usage.model or event.model
-    channel = "otel" if event.source == "otel" else ("sdk" if event.source == "sdk" else "hook")
+    channel = usage_sql.channel_of(event)
     if channel not in usage.sources:
         usage.sources = sorted([*usage.sources, channel])
     if event.cost_usd is not None:

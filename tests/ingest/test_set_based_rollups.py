@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -107,3 +108,81 @@ def test_set_based_and_python_rollups_are_equal_on_any_stream(seed, monkeypatch)
     for table in ("sessions", "traces", "calls", "usage"):
         assert sql_rows[table] == python_rows[table], table
     assert sql_rows["calls"] and sql_rows["usage"] and sql_rows["traces"]
+
+
+def _usage_stream(seed: int) -> list[list[dict]]:
+    """Usage reports that exercise every rule of the merge: a request reported by several
+    channels, larger figures later, a reported cost beside a computed one (with more than six
+    decimals), a re-report that names no model (priced by the model stored before), a model
+    without a price, costs that round on a tie, and a request reported from two sessions."""
+    rng = random.Random(seed)
+    start = datetime(2026, 4, 2, 9, tzinfo=UTC)
+    models = ["claude-sonnet-4-6", "claude-3-haiku-20240307", "claude-opus-4-5", "gpt-unknown", ""]
+    reports = []
+    for n in range(60):
+        request, model = f"req-{n}", rng.choice(models[:-1])
+        sessions = ["s-a", "s-b"] if n % 9 == 0 else [rng.choice(["s-a", "s-b", "s-c"])]
+        for k in range(rng.randint(1, 4)):
+            body = {
+                "id": f"u-{n}-{k}", "type": "usage", "session_id": rng.choice(sessions),
+                "agent_id": "same", "request_id": request,
+                "timestamp": (start + timedelta(seconds=n * 10 + k)).isoformat(),
+                # 10 input tokens of the 0.25/M model cost 2.5 millionths: a tie
+                "input_tokens": rng.choice([10, 30, 1200, 0]),
+                "output_tokens": rng.choice([0, 7, 450]),
+                "cache_read_tokens": rng.choice([0, 5, 9000]),
+                "cache_write_tokens": rng.choice([0, 10, 300]),
+                "cache_write_1h_tokens": rng.choice([0, 4, 500]),
+                "model": model if k == 0 or rng.random() < 0.5 else rng.choice(models),
+            }
+            if rng.random() < 0.25:
+                body["cost_usd"] = str(rng.choice(["0.0123456789", "0.5", "0.000001"]))
+            if rng.random() < 0.3:
+                body["source"] = "hook"
+            reports.append(body)
+    rng.shuffle(reports)
+    reports += rng.sample(reports, len(reports) // 6)  # re-sent copies
+    batches, at = [], 0
+    while at < len(reports):
+        size = rng.choice([1, 5, 40, 120])
+        batches.append(reports[at:at + size])
+        at += size
+    return batches
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_set_based_and_python_usage_merges_are_equal(seed, monkeypatch):
+    batches = _usage_stream(seed)
+    sql_team, python_team = factories.TeamFactory(), factories.TeamFactory()
+    assert _ingest(sql_team, batches, True, monkeypatch) == _ingest(
+        python_team, batches, False, monkeypatch)
+
+    sql_rows, python_rows = _rows(sql_team), _rows(python_team)
+    assert sql_rows["usage"] == python_rows["usage"]
+    assert sql_rows["sessions"] == python_rows["sessions"]
+    sources = {row[-1] for row in sql_rows["usage"]}
+    cost_sources = {row[-2] for row in sql_rows["usage"]}
+    assert cost_sources == {"reported", "computed", ""} and len(sources) > 1
+
+
+def test_a_re_report_without_its_model_is_priced_by_the_stored_model(monkeypatch):
+    """The batch names no model for the request: the set-based merge has no price for the
+    stored one and prices it in Python afterwards, as the Python path does."""
+    def report(n: int, model: str, output_tokens: int) -> dict:
+        return {"id": f"u-{n}", "type": "usage", "session_id": "s-1", "agent_id": "same",
+                "request_id": "req-1", "timestamp": f"2026-04-02T09:00:0{n}+00:00",
+                "model": model, "input_tokens": 1000, "output_tokens": output_tokens}
+
+    batches = [[report(1, "claude-sonnet-4-6", 10)], [report(2, "", 2000)]]
+    sql_team, python_team = factories.TeamFactory(), factories.TeamFactory()
+    _ingest(sql_team, batches, True, monkeypatch)
+    _ingest(python_team, batches, False, monkeypatch)
+
+    sql_rows = _rows(sql_team)
+    assert sql_rows["usage"] == _rows(python_team)["usage"]
+    assert sql_rows["sessions"] == _rows(python_team)["sessions"]
+    usage = Usage.objects.get(team=sql_team)
+    # 1,000 input tokens at $3/M and 2,000 output at $15/M
+    assert (usage.model, usage.cost_usd, usage.cost_source) == (
+        "claude-sonnet-4-6", Decimal("0.033"), "computed")
+    assert Session.objects.get(team=sql_team).cost_usd == Decimal("0.033")
