@@ -371,13 +371,10 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
     touched_traces = {p.trace_pk for p in new if p.trace_pk}
     restitched = _restitch(new, created_traces)
     touched_traces |= restitched
-    wakeup_sessions, following = set(), set()
-    for item in new:
-        if item.canonical.tool_name == rollups.WAKEUP_TOOL:
-            wakeup_sessions.add(item.session.pk)
-            after = rollups.next_trace_after(item.session.pk, item.canonical.ts)
-            if after:
-                following.add(after)
+    wakeup_calls = [(item.session.pk, item.canonical.ts) for item in new
+                    if item.canonical.tool_name == rollups.WAKEUP_TOOL]
+    wakeup_sessions = {session_pk for session_pk, _ in wakeup_calls}
+    following = rollups.traces_following(wakeup_calls)
     touched_traces |= following
     new_calls = rollups.merge_tool_calls(new)
     usage_deltas = rollups.merge_usage(ctx.team.pk, new, inserted)

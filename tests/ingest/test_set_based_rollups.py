@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 
 from ingest import rollups
-from ingest.adapters import canonical
+from ingest.adapters import canonical, claude_code
 from ingest.pipeline import SESSION_FIELDS, IngestContext, events_ingest
 from ingest.simulator import shuffled, simulate_session
 from sessions.models import Session
@@ -186,3 +186,43 @@ def test_a_re_report_without_its_model_is_priced_by_the_stored_model(monkeypatch
     assert (usage.model, usage.cost_usd, usage.cost_source) == (
         "claude-sonnet-4-6", Decimal("0.033"), "computed")
     assert Session.objects.get(team=sql_team).cost_usd == Decimal("0.033")
+
+
+def _raw_stream(seed: int) -> list[list]:
+    """Raw `http` hooks (no trace id, no prompt source: a wakeup's prompt is recognised by its
+    ScheduleWakeup call), shuffled within sessions, in batches of random sizes."""
+    rng = random.Random(seed)
+    start = datetime(2026, 4, 3, 9, tzinfo=UTC)
+    deliveries = []
+    for n in range(4):
+        session = simulate_session(rng, agent_slug="same", start=start + timedelta(minutes=9 * n),
+                                   prompts=8, raw=True)
+        deliveries += shuffled(session.deliveries, rng) if n % 2 else session.deliveries
+    batches, at = [], 0
+    while at < len(deliveries):
+        size = rng.choice([1, 4, 30, 200])
+        batches.append(deliveries[at:at + size])
+        at += size
+    return batches
+
+
+def _raw_hook(delivery):
+    event = claude_code.adapt(delivery.body)
+    event.ts = event.received_at = delivery.ts
+    return event
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_set_based_and_python_wakeup_matches_are_equal(seed, monkeypatch):
+    batches = _raw_stream(seed)
+    sql_team, python_team = factories.TeamFactory(), factories.TeamFactory()
+    for team, set_based in ((sql_team, True), (python_team, False)):
+        monkeypatch.setattr(rollups, "SET_BASED", set_based)
+        for batch in batches:
+            events_ingest(batch, IngestContext(team=team, source="http_hook",
+                                               default_agent="claude-code"), _raw_hook)
+
+    sql_rows, python_rows = _rows(sql_team), _rows(python_team)
+    for table in ("sessions", "traces", "calls"):
+        assert sql_rows[table] == python_rows[table], table
+    assert Trace.objects.filter(team=sql_team, prompt_source="system").exists()
