@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from ingest import rollups
 from ingest.adapters import canonical, claude_code
@@ -226,3 +227,53 @@ def test_set_based_and_python_wakeup_matches_are_equal(seed, monkeypatch):
     for table in ("sessions", "traces", "calls"):
         assert sql_rows[table] == python_rows[table], table
     assert Trace.objects.filter(team=sql_team, prompt_source="system").exists()
+
+
+# A few minutes ago: the status rule run by every batch must not end these sessions by
+# inactivity before the test looks at them.
+_RECENTLY = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
+
+
+class _Hook:
+    """A raw hook delivered `at` seconds after `_RECENTLY` (what `_raw_hook` reads)."""
+
+    def __init__(self, session: str, at: int, name: str, **fields):
+        self.body = {"session_id": session, "hook_event_name": name, "cwd": "/repo", **fields}
+        self.ts = _RECENTLY + timedelta(seconds=at)
+
+
+def test_set_based_and_python_lifecycles_are_equal(monkeypatch):
+    """Ends and reopens in every order: an end arriving after the activity that followed it
+    (reopened by the stored events), a Stop posted just after its own invocation's end (not
+    a reopen), a session ended by time that gets a new event (reopened)."""
+    batches = [
+        [_Hook("a", 0, "SessionStart", source="startup"),
+         _Hook("a", 1, "UserPromptSubmit", prompt="go", prompt_id="p1"),
+         _Hook("a", 9, "UserPromptSubmit", prompt="again", prompt_id="p2")],
+        [_Hook("a", 5, "SessionEnd", reason="other", prompt_id="p1")],
+        [_Hook("b", 0, "UserPromptSubmit", prompt="go", prompt_id="q1"),
+         _Hook("b", 5, "SessionEnd", reason="prompt_input_exit", prompt_id="q1")],
+        [_Hook("b", 6, "Stop", last_assistant_message="done", prompt_id="q1")],
+        [_Hook("c", 0, "UserPromptSubmit", prompt="go", prompt_id="r1")],
+        [_Hook("c", 50, "Notification", notification_type="idle_prompt", message="idle")],
+    ]
+    teams = {True: factories.TeamFactory(), False: factories.TeamFactory()}
+    for set_based, team in teams.items():
+        monkeypatch.setattr(rollups, "SET_BASED", set_based)
+        for n, batch in enumerate(batches):
+            if n == len(batches) - 1:  # the beat ended "c" by inactivity meanwhile
+                Session.objects.filter(team=team, external_id="c").update(
+                    ended_at=batches[4][0].ts, end_reason="inactivity")
+            # c's last event comes as an OTel record: such an event never reopens a session
+            # by itself (a skewed agent clock), but a session ended by time reopens on any.
+            source = "otel" if n == len(batches) - 1 else "http_hook"
+            events_ingest(batch, IngestContext(team=team, source=source,
+                                               default_agent="claude-code"), _raw_hook)
+
+    sql_rows, python_rows = _rows(teams[True]), _rows(teams[False])
+    assert sql_rows["sessions"] == python_rows["sessions"]
+    ends = {external: (row["ended_at"] is not None, row["end_reason"], row["awaiting"])
+            for external, row in sql_rows["sessions"].items()}
+    assert ends == {"a": (False, "", False), "b": (True, "prompt_input_exit", False),
+                    "c": (False, "", True)}
+    assert [m["kind"] for m in sql_rows["sessions"]["a"]["lifecycle"]] == ["start", "end"]
