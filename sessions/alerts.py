@@ -28,8 +28,10 @@ from django.utils import timezone
 from ingest import sql
 from sessions import broadcast
 from sessions.models import Agent, AlertRule, Decision, Session, Signal
+from sessions.rule_words import DEFAULT_FAILED_WINDOW_MINUTES, dollars, plain_number, rule_words
 from sessions.services import agent_pause
 from sessions.status import last_activity
+from sessions.webhooks import deliver_webhook
 from traces.models import Event, Trace
 
 logger = logging.getLogger(__name__)
@@ -37,8 +39,6 @@ logger = logging.getLogger(__name__)
 K = AlertRule.Kind
 INGEST_KINDS = (K.SESSION_COST, K.TRACE_TOOL_CALLS, K.REPEATED_TOOL_CALL)
 WINDOW_KINDS = (K.FAILED_EVENTS, K.SESSION_DURATION)
-# "Failed events over N in M minutes" with no M set.
-DEFAULT_FAILED_WINDOW_MINUTES = 10
 PRE_TOOL_USE = "pre_tool_use"
 FAILED = "failed"
 
@@ -55,14 +55,6 @@ class Reading:
     details: dict = field(default_factory=dict)
 
 
-def _n(value: Decimal) -> str:
-    return f"{value.normalize():f}"
-
-
-def _money(value: Decimal) -> str:
-    return f"${value:,.2f}"
-
-
 def _unsignalled(rule: AlertRule, sessions: QuerySet) -> QuerySet:
     """The rule's scope (team, or one agent) minus the sessions it already fired for."""
     sessions = sessions.filter(team_id=rule.team_id)
@@ -77,8 +69,8 @@ def _unsignalled(rule: AlertRule, sessions: QuerySet) -> QuerySet:
 def measure_session_cost(rule: AlertRule, sessions: QuerySet, now: datetime) -> list[Reading]:
     limit = rule.threshold
     return [
-        Reading(pk, agent_id, cost, f"session cost {_money(cost)} over {_money(limit)}",
-                f"cost over {_money(limit)} in session {external}", {"cost_usd": float(cost)})
+        Reading(pk, agent_id, cost, f"session cost {dollars(cost)} over {dollars(limit)}",
+                f"cost over {dollars(limit)} in session {external}", {"cost_usd": float(cost)})
         for pk, agent_id, external, cost in sessions.filter(cost_usd__gt=limit).values_list(
             "pk", "agent_id", "external_id", "cost_usd"
         )
@@ -97,8 +89,9 @@ def measure_trace_tool_calls(rule: AlertRule, sessions: QuerySet,
             worst[session_id] = (agent_id, external, trace_id, count)
     return [
         Reading(session_id, agent_id, Decimal(count),
-                f"{count} tool calls in trace {trace_id}, over {_n(limit)}",
-                f"{count} tool calls in one trace (over {_n(limit)}) in session {external}",
+                f"{count} tool calls in trace {trace_id}, over {plain_number(limit)}",
+                f"{count} tool calls in one trace (over {plain_number(limit)}) "
+                f"in session {external}",
                 {"trace_id": trace_id, "tool_calls": count})
         for session_id, (agent_id, external, trace_id, count) in worst.items()
     ]
@@ -153,7 +146,7 @@ def measure_failed_events(rule: AlertRule, sessions: QuerySet, now: datetime) ->
     )
     return [
         Reading(pk, agent_id, Decimal(counts[pk]),
-                f"{counts[pk]} failed events in {minutes} min, over {_n(limit)}",
+                f"{counts[pk]} failed events in {minutes} min, over {plain_number(limit)}",
                 f"{counts[pk]} failed events in {minutes} min in session {external}",
                 {"failed_events": counts[pk], "window_minutes": minutes})
         for pk, agent_id, external in Session.objects.filter(pk__in=list(counts)).values_list(
@@ -177,8 +170,9 @@ def measure_session_duration(rule: AlertRule, sessions: QuerySet,
     ):
         minutes = int((now - started).total_seconds() // 60)
         readings.append(Reading(
-            pk, agent_id, Decimal(minutes), f"running for {minutes} min, over {_n(limit)} min",
-            f"running over {_n(limit)} min in session {external}", {"minutes": minutes},
+            pk, agent_id, Decimal(minutes),
+            f"running for {minutes} min, over {plain_number(limit)} min",
+            f"running over {plain_number(limit)} min in session {external}", {"minutes": minutes},
         ))
     return readings
 
@@ -195,21 +189,6 @@ MEASURES: dict[str, Callable[[AlertRule, QuerySet, datetime], list[Reading]]] = 
 # --------------------------------------------------------------------------- firing
 
 
-def rule_words(rule: AlertRule) -> str:
-    """The rule as a person would say it: its name, else what it watches for."""
-    if rule.name:
-        return rule.name
-    limit = Decimal(rule.threshold)
-    return {
-        K.SESSION_COST: f"session cost over {_money(limit)}",
-        K.FAILED_EVENTS: f"over {_n(limit)} failed events in "
-                         f"{rule.window_minutes or DEFAULT_FAILED_WINDOW_MINUTES} min",
-        K.TRACE_TOOL_CALLS: f"over {_n(limit)} tool calls in one trace",
-        K.REPEATED_TOOL_CALL: f"same tool call {max(int(limit), 2)} times in a row",
-        K.SESSION_DURATION: f"session running over {_n(limit)} min",
-    }.get(rule.kind, str(rule))
-
-
 def _rule_inputs(rule: AlertRule) -> dict:
     return {
         "id": rule.pk, "name": rule_words(rule), "kind": rule.kind,
@@ -219,8 +198,6 @@ def _rule_inputs(rule: AlertRule) -> dict:
 
 
 def _enqueue_webhook(signal_id: int) -> None:
-    from sessions.tasks import deliver_webhook  # the tasks module imports this one
-
     deliver_webhook.delay(signal_id)
 
 

@@ -38,6 +38,8 @@ from django.template.loader import render_to_string
 from sessions.broadcast import MESSAGE_TYPE, team_group
 from sessions.models import Session
 from sessions.selectors import sessions_for, team_ids_for
+from sessions.views.session_detail import session_header_context
+from sessions.views.shared import session_kpi_strip
 from traces.filters import TraceFilter
 from traces.models import Event, Trace
 from voight.web import lists, presenters
@@ -149,16 +151,12 @@ def _sessions_page(subscription, team_ids, ids) -> dict:
 
 
 def _sessions_kpis(subscription, team_ids) -> str:
-    from sessions.views import session_kpi_strip
-
     sessions = lists.filtered(lists.session_filterset(subscription["query"], team_ids))
     return render_to_string("web/partials/kpis.html",
                             {"kpis": session_kpi_strip(sessions, team_ids)})
 
 
 def _session_page(subscription, team_ids) -> dict:
-    from sessions.views import session_header_context
-
     session = (
         sessions_for(team_ids).select_related("agent", "parent")
         .filter(pk=subscription["id"]).first()

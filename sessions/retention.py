@@ -57,7 +57,11 @@ def team_prune(team: Team, now: datetime | None = None, batch: int = BATCH) -> d
             Acknowledgement.objects.filter(team=team, created_at__lt=cutoff), batch),
     }
     if not team.retention_keep_sessions:
-        old_sessions = Session.objects.filter(team=team, last_event_at__lt=cutoff)
+        # A session's last event is never before its start: the start bound lets the
+        # (team, started_at) index find them, so last_event_at needs no index of its own
+        # (every ingest moves it, and each index is one more write per session update).
+        old_sessions = Session.objects.filter(
+            team=team, started_at__lt=cutoff, last_event_at__lt=cutoff)
         # Children point at parents with SET_NULL; deleting parents first is fine.
         counts["sessions"] = _delete_in_batches(old_sessions, batch)
     return counts

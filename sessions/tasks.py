@@ -8,9 +8,14 @@ late or repeated decides the same thing.
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 
-from sessions import alerts, lifecycle, retention, webhooks
+from sessions import alerts, lifecycle, retention
+from sessions.webhooks import deliver_webhook
+
+# deliver_webhook is defined beside its service, so the alerts that queue it need not import
+# this module (which imports them); it is listed here so every task of the app is found
+# through sessions.tasks.
+__all__ = ["deliver_webhook", "evaluate_alert_windows", "prune_retention", "recompute_statuses"]
 
 
 @shared_task
@@ -27,22 +32,3 @@ def evaluate_alert_windows() -> int:
 def prune_retention() -> int:
     counts = retention.retention_prune()
     return sum(sum(per_kind.values()) for per_kind in counts.values())
-
-
-@shared_task(
-    bind=True,
-    autoretry_for=(webhooks.WebhookError,),
-    retry_backoff=2,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=settings.VOIGHT_WEBHOOK_RETRIES,
-    # A hung endpoint cannot hold a worker: the socket timeout fires first, this is the net.
-    soft_time_limit=settings.VOIGHT_WEBHOOK_TIMEOUT * 3 + 5,
-    time_limit=settings.VOIGHT_WEBHOOK_TIMEOUT * 3 + 10,
-)
-def deliver_webhook(self, signal_id: int) -> str:
-    return webhooks.signal_webhook_deliver(
-        signal_id,
-        attempt=self.request.retries + 1,
-        last_attempt=self.request.retries >= self.max_retries,
-    )

@@ -1,6 +1,6 @@
 """Alert webhooks: POST a fired signal as JSON to the rule's URL (SPEC 6).
 
-The Celery task `deliver_webhook` (sessions/tasks.py) calls `signal_webhook_deliver` with the
+The Celery task `deliver_webhook` (below) calls `signal_webhook_deliver` with the
 signal's id; a failed attempt raises `WebhookError` so Celery retries it with backoff, and the
 last attempt, delivered or not, is kept as a decision trace.
 """
@@ -13,11 +13,12 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery import shared_task
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 
-from sessions.alerts import rule_words
 from sessions.models import Decision, Signal
+from sessions.rule_words import rule_words
 
 USER_AGENT = "Voight-Webhook/1"
 
@@ -95,4 +96,25 @@ def _record(signal: Signal, outcome: str, inputs: dict) -> None:
         team_id=signal.team_id, agent_id=signal.agent_id, session_id=signal.session_id,
         rule_id=signal.rule_id, signal=signal, kind=Decision.Kind.WEBHOOK, outcome=outcome[:500],
         inputs=inputs,
+    )
+
+
+@shared_task(
+    bind=True,
+    # The name it had in sessions.tasks, so messages queued before a deploy still find it.
+    name="sessions.tasks.deliver_webhook",
+    autoretry_for=(WebhookError,),
+    retry_backoff=2,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=settings.VOIGHT_WEBHOOK_RETRIES,
+    # A hung endpoint cannot hold a worker: the socket timeout fires first, this is the net.
+    soft_time_limit=settings.VOIGHT_WEBHOOK_TIMEOUT * 3 + 5,
+    time_limit=settings.VOIGHT_WEBHOOK_TIMEOUT * 3 + 10,
+)
+def deliver_webhook(self, signal_id: int) -> str:
+    return signal_webhook_deliver(
+        signal_id,
+        attempt=self.request.retries + 1,
+        last_attempt=self.request.retries >= self.max_retries,
     )

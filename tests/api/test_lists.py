@@ -16,7 +16,7 @@ from sessions.models import Session
 from tests import factories
 from tests.api.conftest import key_client
 from traces.models import Event
-from voight.api.csv import cell
+from voight.api.csv_cells import cell
 
 
 def pages(api, path):

@@ -1,10 +1,8 @@
 """`?format=csv` on the list endpoints: the same FilterSet and ordering as the JSON list,
 streamed row by row from a server-side cursor, so memory stays flat at any size.
 
-Cells are written the way the JSON list writes the same value (times as DRF's ISO 8601 with
-`Z`, money as the JSON number), lists joined with `;`, objects as compact JSON. A text cell
-starting with `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'` so a spreadsheet
-never runs it as a formula (SPEC 11).
+Cells are written by voight.api.csv_cells, the way the JSON list writes the same value
+(text neutralised against spreadsheet formulas, SPEC 11).
 """
 
 from __future__ import annotations
@@ -15,75 +13,16 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
-from django.conf import settings
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from rest_framework import renderers
 
 from voight.api import csv_postgres
+from voight.api.csv_cells import CONVERTERS, cell, converter
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_ZERO = timedelta(0)
-_UTC_OUTPUT = settings.TIME_ZONE == "UTC"
 CHUNK_SIZE = 2000
 FLUSH_EVERY = 500
-
-
-def neutralise(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
-
-
-def _time(value: datetime) -> str:
-    """DRF's DateTimeField.to_representation, without its per-call overhead: times come
-    from the database in UTC, the zone DRF writes them in (TIME_ZONE)."""
-    text = (value if value.utcoffset() == _ZERO and _UTC_OUTPUT else
-            value.astimezone(timezone.get_default_timezone())).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _joined(value) -> str:
-    return neutralise(";".join(str(item) for item in value))
-
-
-def _json(value: dict) -> str:
-    return neutralise(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-
-
-def _other(value) -> str:
-    return neutralise(str(value))
-
-
-# One converter per Python type, so a column pays one dict lookup per cell, not a chain of
-# isinstance checks. int is written by csv.writer itself; None becomes an empty cell there.
-CONVERTERS: dict[type, Callable[[Any], Any]] = {
-    bool: lambda value: "true" if value else "false",
-    int: lambda value: value,
-    datetime: _time,
-    Decimal: lambda value: repr(float(value)),
-    float: lambda value: repr(float(value)),
-    UUID: str,
-    str: neutralise,
-    list: _joined,
-    tuple: _joined,
-    dict: _json,
-}
-
-
-def converter(value: Any) -> Callable[[Any], Any]:
-    return CONVERTERS.get(type(value)) or next(
-        (convert for kind, convert in CONVERTERS.items() if isinstance(value, kind)), _other)
-
-
-def cell(value: Any) -> str:
-    """One CSV cell, written as the JSON list writes the same value."""
-    if value is None:
-        return ""
-    return str(converter(value)(value))
 
 
 @dataclass(frozen=True)

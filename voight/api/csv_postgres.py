@@ -6,7 +6,7 @@ and wrapped in an outer SELECT that writes each row as csv.writer writes the cel
 voight.api.csv's converters make (times as ISO 8601 with `Z`, money as Python's float repr,
 text with formula prefixes neutralised, then csv's minimal quoting and CRLF), so a row
 arrives from the server-side cursor as a few strings that only need joining, in C. JSON
-columns are the exception: their text goes through voight.api.csv's own `cell` (cached by
+columns are the exception: their text goes through voight.api.csv_cells' own `cell` (cached by
 value, since most rows repeat a handful of values), so they are exactly what the JSON list
 shows.
 
@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import connections
 from django.db.models import F
 
+from voight.api.csv_cells import cell
+
 TEXT_TYPES = {"CharField", "TextField", "SlugField", "EmailField", "URLField",
               "GenericIPAddressField", "FilePathField"}
 INTEGER_TYPES = {"AutoField", "BigAutoField", "SmallAutoField", "IntegerField",
@@ -37,7 +39,7 @@ QUOTE_CHARS = (",", '"', "\r", "\n")
 
 
 def neutralised(ref: str) -> str:
-    """voight.api.csv.neutralise: a leading ' before = + - @ tab or CR."""
+    """voight.api.csv_cells.neutralise: a leading ' before = + - @ tab or CR."""
     return (f"CASE WHEN left({ref}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
             f"THEN '''' || {ref} ELSE {ref} END")
 
@@ -87,8 +89,6 @@ JSON_TYPE = "JSONField"
 @functools.lru_cache(maxsize=4096)
 def json_cell(raw: bytes) -> str:
     """One JSON value's CSV cell, quoted as csv.writer would quote it."""
-    from voight.api.csv import cell
-
     value = json.loads(raw)
     text = "" if value is None else cell(value)
     if any(char in text for char in QUOTE_CHARS):

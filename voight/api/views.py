@@ -46,7 +46,8 @@ from traces.models import Event, Trace
 from traces.services import session_acknowledge
 from voight.api import csv_postgres
 from voight.api import serializers as s
-from voight.api.csv import Column, CSVRenderer, CsvSpec, cell, csv_response, stream_queryset
+from voight.api.csv import Column, CSVRenderer, CsvSpec, csv_response, stream_queryset
+from voight.api.csv_cells import cell
 from voight.api.filters import FilterBackend
 from voight.api.pagination import (
     AgentPagination,
