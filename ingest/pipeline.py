@@ -17,14 +17,14 @@ from django.db import transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
-from ingest import capping, keys, privacy, rollups, sql, stitching
+from ingest import capping, keyed_insert, keys, privacy, rollups, sql, stitching
 from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
 from ingest.status_refresh import sessions_status_refresh_locked
 from sessions import alerts, broadcast, budget_checks
 from sessions.models import Agent, Session
 from sessions.status import TIME_ENDS
-from traces.models import Event, EventKey, ToolCall, Trace
+from traces.models import Event, ToolCall, Trace
 from voight.models import Team
 
 LAST_SEEN_PRECISION = timedelta(minutes=1)
@@ -371,28 +371,22 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
         return []
 
     created_traces = stitching.assign_traces(ctx.team.pk, pending)
-    claimed = _claim_uids(pending, ctx)
-    new = [p for p in pending if claimed.issuperset((p.uid, *p.aliases))]
+    inserted = keyed_insert.events_insert_new(
+        ctx.team.pk, pending, [_event_row(p, ctx) for p in pending])
+    new = [p for p in pending if p.uid in inserted]
     for item in pending:
-        if not claimed.issuperset((item.uid, *item.aliases)):
+        if item.uid not in inserted:
             results[item.index].status = "duplicate"
     if not new:
         return []
-    inserted = {
-        _uuid(uid): pk for pk, uid in
-        sql.insert_rows(Event, [_event_row(p, ctx) for p in new], ["id", "uid"])
-    }
 
     touched_traces = {p.trace_pk for p in new if p.trace_pk}
     restitched = _restitch(new, created_traces)
     touched_traces |= restitched
-    wakeup_sessions, following = set(), set()
-    for item in new:
-        if item.canonical.tool_name == rollups.WAKEUP_TOOL:
-            wakeup_sessions.add(item.session.pk)
-            after = rollups.next_trace_after(item.session.pk, item.canonical.ts)
-            if after:
-                following.add(after)
+    wakeup_calls = [(item.session.pk, item.canonical.ts) for item in new
+                    if item.canonical.tool_name == rollups.WAKEUP_TOOL]
+    wakeup_sessions = {session_pk for session_pk, _ in wakeup_calls}
+    following = rollups.traces_following(wakeup_calls)
     touched_traces |= following
     new_calls = rollups.merge_tool_calls(new)
     usage_deltas = rollups.merge_usage(ctx.team.pk, new, inserted)
@@ -439,28 +433,6 @@ def _detailed_traces(new, boundary_traces: set, wakeup_sessions: set) -> set:
         item.trace_pk for item in new if item.trace_pk and item.session.pk in prompt_sessions
     }
     return detailed
-
-
-def _claim_uids(pending, ctx: IngestContext) -> set[uuid.UUID]:
-    """The uids of `pending` (every key of every event) never stored before, now taken in
-    `EventKey`; an event is new only when all of its uids come back.
-
-    The key's primary key is the global dedupe (the partitioned events table cannot hold
-    one): a concurrent batch with the same uid waits on this row until we commit, then
-    finds the conflict. Rows go in uid order, so two batches that share several keys take
-    them in the same order and cannot deadlock. A duplicate's other keys stay claimed: they
-    name the same event, so a later copy carrying only them is a duplicate too.
-    """
-    rows = sorted(
-        ({"uid": uid, "team": ctx.team.pk, "ts": p.canonical.ts}
-         for p in pending for uid in (p.uid, *p.aliases)),
-        key=lambda row: row["uid"],
-    )
-    return {_uuid(uid) for (uid,) in sql.insert_ignore(EventKey, rows, ["uid"], ["uid"])}
-
-
-def _uuid(value) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _restitch(new, created_traces: set[int]) -> set[int]:

@@ -32,7 +32,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce
 
-from ingest import sql
+from ingest import sql, usage_sql
 from ingest.pricing import request_cost
 from ingest.schema import EventType, Outcome
 from sessions.models import Session
@@ -257,6 +257,8 @@ def merge_usage(team_id: int, new_events, event_pks: dict) -> dict:
             "cost_source": "", "sources": [],
         })
     sql.insert_ignore(Usage, rows, ["team", "request_id"], ["id"])
+    if set_based():
+        return usage_sql.usage_merge_in_sql(team_id, by_key)
     deltas: dict = defaultdict(lambda: defaultdict(Decimal))
     changed = []
     for usage in Usage.objects.select_for_update().filter(team_id=team_id, request_id__in=list(by_key)):
@@ -283,7 +285,7 @@ def _merge_usage(usage: Usage, item) -> None:
     for field in (*TOKEN_FIELDS, "cache_write_1h_tokens"):
         setattr(usage, field, max(getattr(usage, field), getattr(event, field)))
     usage.model = usage.model or event.model
-    channel = "otel" if event.source == "otel" else ("sdk" if event.source == "sdk" else "hook")
+    channel = usage_sql.channel_of(event)
     if channel not in usage.sources:
         usage.sources = sorted([*usage.sources, channel])
     if event.cost_usd is not None:
@@ -671,16 +673,56 @@ def _traces_recompute_in_sql(pks: list, details, sessions_without_wakeups) -> No
         cursor.execute(_TRACE_DETAILS_SQL, {"pks": sorted(detailed)})
         unsourced = cursor.fetchall()
     prompt_at = {pk: at for pk, _, _, at in counted}
+    candidates = [
+        (pk, session_pk, prompt_at[pk]) for pk, session_pk, needs_match in unsourced
+        if needs_match and session_pk not in sessions_without_wakeups and prompt_at.get(pk)
+    ]
+    wakeups = _wakeups_before_prompts(candidates)
     matched = []
-    for pk, session_pk, needs_match in unsourced:
-        if not needs_match or session_pk in sessions_without_wakeups or not prompt_at.get(pk):
-            continue
-        trace = Trace(pk=pk, session_id=session_pk)
-        trace.wakeup = _matching_wakeup(trace, prompt_at[pk])
-        if trace.wakeup:
-            trace.prompt_source = Trace.PromptSource.SYSTEM
-            matched.append(trace)
+    for pk, session_pk, at in candidates:
+        info = _wakeup_matching(wakeups.get(pk, []), at)
+        if info:
+            matched.append(Trace(pk=pk, session_id=session_pk, wakeup=info,
+                                 prompt_source=Trace.PromptSource.SYSTEM))
     sql.update_rows(matched, ["prompt_source", "wakeup"])
+
+
+# The latest ScheduleWakeup calls before each prompt and after the prompt before it
+# (`_wakeups_query`) for all of a batch's unsourced prompts in one statement: it was one
+# statement per prompt.
+_WAKEUPS_SQL = f"""
+SELECT q.trace_id, w.ts, w.payload
+FROM unnest(%(traces)s::bigint[], %(sessions)s::uuid[], %(prompts)s::timestamptz[])
+    AS q(trace_id, session_id, prompt_at)
+CROSS JOIN LATERAL (
+    SELECT e.ts, e.payload FROM {_EVENT} e
+    WHERE e.session_id = q.session_id AND e.tool_name = %(tool)s AND e.type = ANY(%(types)s)
+        AND e.ts < q.prompt_at AND e.ts >= coalesce((
+            SELECT t.started_at FROM {_TRACE} t
+            WHERE t.session_id = q.session_id AND t.started_at < q.prompt_at
+                AND t.id <> q.trace_id
+            ORDER BY t.started_at DESC LIMIT 1), %(no_prompt)s)
+    ORDER BY e.ts DESC LIMIT 4
+) w
+"""
+
+
+def _wakeups_before_prompts(candidates: list[tuple]) -> dict[int, list[tuple]]:
+    """{trace pk: [(ts, payload) of the wakeup calls before its prompt], latest first}."""
+    if not candidates:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_WAKEUPS_SQL, {
+            "traces": [pk for pk, _, _ in candidates],
+            "sessions": [session_pk for _, session_pk, _ in candidates],
+            "prompts": [at for _, _, at in candidates], "tool": WAKEUP_TOOL,
+            "types": [EventType.PRE_TOOL_USE, EventType.POST_TOOL_USE], "no_prompt": _NO_PROMPT,
+        })
+        rows = cursor.fetchall()
+    found: dict[int, list[tuple]] = defaultdict(list)
+    for trace_pk, ts, payload in sorted(rows, key=lambda row: row[1], reverse=True):
+        found[trace_pk].append((ts, payload))
+    return found
 
 
 def wakeup_due(payload: dict, ts):
@@ -702,6 +744,12 @@ def _matching_wakeup(trace: Trace, prompt_at):
     rows = sql.compiled_rows("rollups.wakeups", _wakeups_query, values)
     if rows is None:
         rows = list(_wakeups_query(values))
+    return _wakeup_matching(rows, prompt_at)
+
+
+def _wakeup_matching(rows, prompt_at):
+    """The wakeup info of the first of these (ts, payload) calls whose delay points at
+    `prompt_at`, within the tolerance; None when none does."""
     for ts, payload in rows:
         if isinstance(payload, str):  # a raw cursor returns jsonb as text under Django
             payload = json.loads(payload)
@@ -734,8 +782,25 @@ def _wakeups_query(values: list):
     ).order_by("-ts").values_list("ts", "payload")[:4]
 
 
-def next_trace_after(session_pk, ts) -> int | None:
+def traces_following(calls: list[tuple]) -> set[int]:
+    """The trace started next after each (session pk, time) — a ScheduleWakeup call's: the
+    prompt it may have sent. One statement on PostgreSQL (it was one per call)."""
+    if not calls:
+        return set()
+    if connection.vendor != "postgresql":
+        return {pk for pk in (_next_trace_after(*call) for call in calls) if pk}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT t.id FROM {_TRACE} t WHERE t.session_id = q.session_id "
+            "AND t.started_at > q.ts ORDER BY t.started_at, t.id LIMIT 1) "
+            "FROM unnest(%s::uuid[], %s::timestamptz[]) AS q(session_id, ts)",
+            [[session_pk for session_pk, _ in calls], [ts for _, ts in calls]],
+        )
+        return {pk for (pk,) in cursor.fetchall() if pk}
+
+
+def _next_trace_after(session_pk, ts) -> int | None:
     return (
         Trace.objects.filter(session_id=session_pk, started_at__gt=ts)
-        .order_by("started_at").values_list("id", flat=True).first()
+        .order_by("started_at", "id").values_list("id", flat=True).first()
     )

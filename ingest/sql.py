@@ -33,7 +33,7 @@ MAX_PARAMS = 30_000
 STAGE_MIN_ROWS = 32
 
 
-def _json_dumps(value) -> str:
+def json_dumps(value) -> str:
     if orjson is not None:
         try:
             return orjson.dumps(value).decode()
@@ -63,7 +63,7 @@ def _copy_value(field: models.Field, value: Any) -> Any:
             return None
         from psycopg.types.json import Jsonb
 
-        return Jsonb(value, dumps=_json_dumps)
+        return Jsonb(value, dumps=json_dumps)
     if isinstance(field, _COPY_AS_IS):
         return value
     return field.get_db_prep_save(value, connection)
