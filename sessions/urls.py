@@ -1,6 +1,14 @@
 from django.urls import path
 
-from sessions.views import agents, experiments, overview, session_detail, session_list, signals
+from sessions.views import (
+    agents,
+    approvals,
+    experiments,
+    overview,
+    session_detail,
+    session_list,
+    signals,
+)
 
 app_name = "sessions"
 
@@ -19,4 +27,9 @@ urlpatterns = [
     path("agents/<int:pk>/resume", agents.agent_resume_view, name="agent_resume"),
     path("experiments", experiments.ExperimentsView.as_view(), name="experiments"),
     path("signals", signals.SignalsView.as_view(), name="signals"),
+    path("approvals", approvals.ApprovalsView.as_view(), name="approvals"),
+    path("approvals/export.csv", approvals.approvals_export, name="approvals_export"),
+    path("approvals/<uuid:pk>/answer", approvals.approval_answer_view, name="approval_answer"),
+    path("approvals/policy/<int:team_id>", approvals.approval_policy_view,
+         name="approval_policy"),
 ]

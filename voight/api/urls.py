@@ -2,6 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
+from approvals.api import ApprovalViewSet
 from voight.api import views
 
 router = SimpleRouter(trailing_slash=False)
@@ -11,5 +12,6 @@ router.register("events", views.EventViewSet, basename="me-event")
 router.register("agents", views.AgentViewSet, basename="me-agent")
 router.register("signals", views.SignalViewSet, basename="me-signal")
 router.register("experiments", views.ExperimentViewSet, basename="me-experiment")
+router.register("approvals", ApprovalViewSet, basename="me-approval")
 
 urlpatterns = router.urls

@@ -31,6 +31,8 @@ def _run(argv: list[str]) -> int:
     install.add_argument("--url", help="Voight server URL (default: $VOIGHT_URL)")
     install.add_argument("--key", help="ingest API key (default: $VOIGHT_KEY)")
     install.add_argument("--agent", help="agent slug (default: $VOIGHT_AGENT)")
+    install.add_argument("--approvals-url", help="where PermissionRequest hooks are held "
+                         "(default: --url, whose proxy routes /v1/approvals/ to the ASGI process)")
 
     sub.add_parser("doctor", help="check URL, key, clock skew, spool and installed hooks")
     flush = sub.add_parser("flush", help="send the spooled events now")
