@@ -15,6 +15,7 @@ from approvals.models import ApprovalRequest
 from voight.api.permissions import ApiAccess, request_actor
 from voight.api.schema import VoightAutoSchema
 from voight.api.throttling import ReadRateThrottle
+from voight.api.views import api_exception_handler
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -67,6 +68,9 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
     schema = VoightAutoSchema()
     pagination_class = None
     queryset = ApprovalRequest.objects.none()
+
+    def get_exception_handler(self):
+        return api_exception_handler
 
     def get_queryset(self):
         approvals = (ApprovalRequest.objects.for_user(self.request.user)
