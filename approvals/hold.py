@@ -25,7 +25,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
+from django.db import connections
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -43,16 +43,18 @@ logger = logging.getLogger(__name__)
 HOOK_EVENT = "PermissionRequest"
 
 
-def _in_thread(function):
+def in_pool(function):
     """Run ORM work on the shared pool, not a thread of the request's own: a held request
-    owns no thread while it waits (Django's per-request thread would be kept for its life)."""
+    owns no thread while it waits (Django's per-request thread would be kept for its life).
+    The pool's threads are outside any request cycle, so nothing would ever close their
+    connections: each call closes its own. A held request makes three or four calls in its
+    life, at human speed; a connection each is cheap, an idle one per pool thread is not."""
 
     def run(*args, **kwargs):
-        close_old_connections()
         try:
             return function(*args, **kwargs)
         finally:
-            close_old_connections()
+            connections.close_all()
 
     return sync_to_async(run, thread_sensitive=False)
 
@@ -125,7 +127,7 @@ class HoldApp:
                                          "bytes"))
             return
         try:
-            outcome = await _in_thread(arrive)(ASGIRequest(scope, io.BytesIO(body)))
+            outcome = await in_pool(arrive)(ASGIRequest(scope, io.BytesIO(body)))
         except Exception:
             logger.exception("approval request not opened; Claude Code asks locally")
             await _send(send, HttpResponse(status=200))
@@ -153,12 +155,12 @@ class HoldApp:
                 finally:
                     holder.unregister(approval_id, woken)
                 if disconnect in done:
-                    await _in_thread(withdraw)(approval_id)
+                    await in_pool(withdraw)(approval_id)
                     return None
                 if not done:
-                    return await _in_thread(settle)(approval_id, True)
-                if not await _in_thread(still_open)(approval_id):
-                    return await _in_thread(settle)(approval_id, False)
+                    return await in_pool(settle)(approval_id, True)
+                if not await in_pool(still_open)(approval_id):
+                    return await in_pool(settle)(approval_id, False)
         except Exception:
             logger.exception("approval %s: wait failed; Claude Code asks locally", approval_id)
             return HttpResponse(status=200)

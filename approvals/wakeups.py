@@ -20,9 +20,7 @@ import contextlib
 import logging
 import threading
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 
 from approvals.models import ApprovalRequest
 
@@ -108,8 +106,7 @@ class Holder:
             if not self.futures:
                 continue
             try:
-                closed = await sync_to_async(_closed_among, thread_sensitive=False)(
-                    list(self.futures))
+                closed = await _in_pool(_closed_among)(list(self.futures))
             except Exception:
                 logger.warning("approval sweep failed", exc_info=True)
                 continue
@@ -139,8 +136,13 @@ class Holder:
             await asyncio.sleep(RECONNECT_SECONDS)
 
 
+def _in_pool(function):
+    from approvals.hold import in_pool
+
+    return in_pool(function)
+
+
 def _closed_among(ids: list[str]) -> list[str]:
-    close_old_connections()
     return [str(pk) for pk in ApprovalRequest.objects.filter(pk__in=ids).exclude(
         status=ApprovalRequest.Status.PENDING).values_list("pk", flat=True)]
 

@@ -7,12 +7,11 @@ import asyncio
 import json
 
 import pytest
-from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.db import connections
 
 from approvals import services
-from approvals.hold import HoldApp
+from approvals.hold import HoldApp, in_pool
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from sessions.models import Decision
 from tests import factories
@@ -21,9 +20,8 @@ from voight.models import Membership
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
 
-def database_sync_to_async(function):
-    # The pool, as the hold app itself uses: the test's loop owns no thread for it.
-    return sync_to_async(function, thread_sensitive=False)
+# The pool, as the hold app itself uses (closing each call's connection).
+database_sync_to_async = in_pool
 
 PERMISSION_REQUEST = {
     "session_id": "sess-approve-1", "transcript_path": "/tmp/t.jsonl", "cwd": "/work/project",
