@@ -89,21 +89,19 @@ def _agent_id(hook: Hook) -> int:
         .order_by("started_at").values_list("agent_id", flat=True)[0]
 
 
-def settle(approval_id, timed_out: bool) -> HttpResponse:
-    """The answer once the wait ended: the member's decision, or (closing the request as
-    expired when time is up) none."""
+def settle(approval_id, timed_out: bool) -> HttpResponse | None:
+    """The answer once woken: the member's decision; None while the request is still open
+    (a wake-up that was not for an answer); when time is up, the request closed as expired
+    and no decision."""
     if timed_out:
         services.approval_close(approval_id, ApprovalRequest.Status.EXPIRED)
     approval = ApprovalRequest.objects.select_related("answered_by").get(pk=approval_id)
+    if approval.status == ApprovalRequest.Status.PENDING:
+        return None
     decision = answers.permission_decision(approval)
     if decision is None:
         return HttpResponse(status=200)
     return JsonResponse(decision)
-
-
-def still_open(approval_id) -> bool:
-    return ApprovalRequest.objects.filter(pk=approval_id,
-                                          status=ApprovalRequest.Status.PENDING).exists()
 
 
 def withdraw(approval_id) -> None:
@@ -157,10 +155,9 @@ class HoldApp:
                 if disconnect in done:
                     await in_pool(withdraw)(approval_id)
                     return None
-                if not done:
-                    return await in_pool(settle)(approval_id, True)
-                if not await in_pool(still_open)(approval_id):
-                    return await in_pool(settle)(approval_id, False)
+                response = await in_pool(settle)(approval_id, not done)
+                if response is not None:
+                    return response
         except Exception:
             logger.exception("approval %s: wait failed; Claude Code asks locally", approval_id)
             return HttpResponse(status=200)

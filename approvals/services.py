@@ -102,9 +102,10 @@ def approval_answer(approval: ApprovalRequest, user, *, allow: bool, always_allo
     if not won:
         approval.refresh_from_db()
         raise ApprovalError(409, f"this request is already {approval.shown_status}")
+    # The waiting agent first, then the browsers (`_record`): on_commit keeps this order.
+    transaction.on_commit(lambda: wakeups.notify(approval.pk))
     approval.refresh_from_db()
     _record(approval, actor=user)
-    transaction.on_commit(lambda: wakeups.notify(approval.pk))
     return approval
 
 
