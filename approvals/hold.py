@@ -1,4 +1,6 @@
-"""`POST /v1/approvals/claude-code`: Claude Code's PermissionRequest, held for a member's answer.
+"""`POST /v1/approvals/claude-code`: Claude Code's PermissionRequest, held for a member's answer
+(and a PreToolUse of a tool the team "asks" about, which the hook client sends here once
+`/v1/hooks/claude-code` answered it "ask").
 
 Served by the ASGI process (daphne: `manage.py serve`, and the `ws` process of the Procfile,
 to which the proxy routes `/v1/approvals/` as it routes `/ws/`), never by a sync worker: a
@@ -40,7 +42,7 @@ from sessions.models import Session
 
 logger = logging.getLogger(__name__)
 
-HOOK_EVENT = "PermissionRequest"
+HOOK_EVENTS = ("PermissionRequest", "PreToolUse")
 
 
 def in_pool(function):
@@ -64,18 +66,22 @@ def arrive(request) -> HttpResponse | ApprovalRequest:
     hook = hook_accept(request, None, lambda event: False)
     if not isinstance(hook, Hook):
         return hook
-    if hook.event.hook_event_name != HOOK_EVENT:
-        return error(400, f"this endpoint holds {HOOK_EVENT} hooks only; send "
-                          f"{hook.event.hook_event_name or 'other'} hooks to /v1/hooks/claude-code")
+    name = hook.event.hook_event_name
+    if name not in HOOK_EVENTS:
+        return error(400, f"this endpoint holds PermissionRequest hooks (and PreToolUse hooks "
+                          f"the team asks about) only; send {name or 'other'} hooks to "
+                          "/v1/hooks/claude-code")
     if hook.target.paused:
-        return JsonResponse(answers.paused_decision(hook.target.paused_reason))
+        return JsonResponse(answers.paused_decision(name, hook.target.paused_reason))
+    if name == "PreToolUse" and not services.asks_before(hook.team.pk, hook.event.tool_name):
+        return HttpResponse(status=200)  # not (or no longer) a tool the team asks about
     staging.staged_drain(team_id=hook.team.pk)  # the question names its (new) session
     client = hook.body.get("source") == "claude_code" and isinstance(hook.body.get("payload"),
                                                                       dict)
     approval = services.approval_open(
         team=hook.team, agent_id=_agent_id(hook),
         session_external_id=hook.event.session_external_id,
-        payload=hook.body["payload"] if client else hook.body,
+        payload=hook.body["payload"] if client else hook.body, hook_event_name=name,
         via=ApprovalRequest.Via.HOOK_CLIENT if client else ApprovalRequest.Via.HTTP_HOOK,
     )
     return approval or HttpResponse(status=200)

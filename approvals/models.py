@@ -79,6 +79,9 @@ class ApprovalRequest(models.Model):
     session = models.ForeignKey(Session, null=True, blank=True, on_delete=models.SET_NULL,
                                 related_name="approval_requests")
     session_external_id = models.CharField(max_length=200)
+    # The hook held: a PermissionRequest, or (through the hook client) a PreToolUse the
+    # team's "ask" rule holds; each is answered in its own hook's format (`approvals.answers`).
+    hook_event_name = models.CharField(max_length=20, default="PermissionRequest")
     tool_name = models.CharField(max_length=200)
     tool_input = models.JSONField(default=dict, blank=True)
     cwd = models.TextField(blank=True)

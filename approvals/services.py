@@ -62,7 +62,7 @@ def policy_save(policy: ApprovalPolicy) -> ApprovalPolicy:
 # --- a held request -------------------------------------------------------------------------
 
 def approval_open(*, team, agent_id: int, session_external_id: str, payload: dict,
-                  via: str) -> ApprovalRequest | None:
+                  via: str, hook_event_name: str = "PermissionRequest") -> ApprovalRequest | None:
     """Open a request for the PermissionRequest `payload`, or None when the team's approvals
     are off (Claude Code then asks locally, as without Voight)."""
     policy = policy_of(team.pk)
@@ -76,7 +76,7 @@ def approval_open(*, team, agent_id: int, session_external_id: str, payload: dic
         team=team, agent_id=agent_id,
         session=Session.objects.filter(agent_id=agent_id,
                                        external_id=session_external_id).first(),
-        session_external_id=session_external_id[:200],
+        session_external_id=session_external_id[:200], hook_event_name=hook_event_name,
         tool_name=str(payload.get("tool_name") or "")[:200] or "tool",
         tool_input=tool_input, cwd=str(payload.get("cwd") or ""), via=via,
         created_at=now, expires_at=now + timedelta(seconds=policy.timeout_seconds),
@@ -94,6 +94,7 @@ def approval_answer(approval: ApprovalRequest, user, *, allow: bool, always_allo
                                  "viewers may not")
     now = timezone.now()
     status = S.ALLOWED if allow else S.DENIED
+    always_allow = always_allow and approval.hook_event_name == "PermissionRequest"
     message = message.strip()[:500]
     won = ApprovalRequest.objects.filter(
         pk=approval.pk, status=S.PENDING, expires_at__gt=now,

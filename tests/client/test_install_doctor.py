@@ -67,7 +67,7 @@ def test_install_merges_into_existing_settings_and_is_idempotent(tmp_path, env):
         assert argv == [sys.executable, "-S", str(MAIN), "hook"]
         # A PermissionRequest may wait for a team member (approvals): the team's timeout
         # stays below this one. Every other hook is quick.
-        expected = install.APPROVAL_HOOK_TIMEOUT if event == "PermissionRequest" else 10
+        expected = install.APPROVAL_HOOK_TIMEOUT if event in install.HELD_EVENTS else 10
         assert handler["timeout"] <= expected
         assert handler.get("async", False) is (event not in install.SYNC_EVENTS)
     assert "async" not in ours(settings, "PermissionRequest")[0]

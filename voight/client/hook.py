@@ -78,13 +78,18 @@ def handle(raw: bytes, now: float) -> int:
     # call Claude Code waits for costs no fold (bench/hook_client.py).
     answer = deliver(events, deadline, path=HOOK_PATH)
     decision = (answer or {}).get("hookSpecificOutput")
+    if isinstance(decision, dict) and decision.get("permissionDecision") == "ask":
+        # The team approves each call of this tool: wait for a member's answer (the server
+        # answers "ask" again when nobody does, and Claude Code asks locally).
+        held = deliver(events, time.monotonic() + APPROVAL_WAIT, path=APPROVAL_PATH,
+                       url=config.approvals_url())
+        if isinstance((held or {}).get("hookSpecificOutput"), dict):
+            answer, decision = held, held["hookSpecificOutput"]
     if isinstance(decision, dict) and decision.get("permissionDecision") == "deny":
         reason = decision.get("permissionDecisionReason") or "Voight: this agent is paused"
         print(reason, file=sys.stderr)
         return BLOCKED
-    if isinstance(decision, dict) and decision.get("permissionDecision") == "ask":
-        # The team approves each call of this tool: Claude Code's permission prompt follows,
-        # and with it the PermissionRequest that waits for a member.
+    if isinstance(decision, dict) and decision.get("permissionDecision") in ("allow", "ask"):
         sys.stdout.write(jsonlite.dumps(answer))
     return 0
 

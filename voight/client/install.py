@@ -37,6 +37,9 @@ HTTP_PATH = "/v1/hooks/claude-code"
 # endpoint holds the request up to the team's timeout, which must stay below this one.
 APPROVAL_PATH = "/v1/approvals/claude-code"
 APPROVAL_HOOK_TIMEOUT = 300  # seconds
+# Hooks that may wait for a member: a PermissionRequest, and (the hook client only) a
+# PreToolUse of a tool the team asks about. Their own budget stays 1.5 s otherwise.
+HELD_EVENTS = frozenset({"PermissionRequest", "PreToolUse"})
 
 
 def settings_path(project: bool, cwd: str | None = None) -> str:
@@ -115,7 +118,7 @@ def merge(settings: dict, *, http: bool, url: str, key: str, agent: str | None,
 
 def _handler(event: str, *, http: bool, url: str, agent: str | None,
              approvals_url: str | None = None) -> dict:
-    timeout = APPROVAL_HOOK_TIMEOUT if event == "PermissionRequest" else HOOK_TIMEOUT
+    timeout = APPROVAL_HOOK_TIMEOUT if event in HELD_EVENTS else HOOK_TIMEOUT
     if http and event not in COMMAND_ONLY:
         if event == "PermissionRequest":
             target = f"{approvals_url or url}{APPROVAL_PATH}"
@@ -126,7 +129,7 @@ def _handler(event: str, *, http: bool, url: str, agent: str | None,
             "url": target + (f"?agent={agent}" if agent else ""),
             "headers": {"Authorization": "Bearer $VOIGHT_KEY"},
             "allowedEnvVars": ["VOIGHT_KEY"],
-            "timeout": timeout,
+            "timeout": APPROVAL_HOOK_TIMEOUT if event == "PermissionRequest" else HOOK_TIMEOUT,
         }
     handler = {"type": "command", "command": hook_command(), "timeout": timeout}
     if event not in SYNC_EVENTS:
