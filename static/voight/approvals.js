@@ -9,6 +9,27 @@
     return template.content.firstElementChild;
   }
 
+  // A card rendered for the websocket has no request, so no CSRF token: give its forms the
+  // page's own (the logout form always carries one).
+  function withCsrf(node) {
+    var token = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (!token) return node;
+    node.querySelectorAll("form").forEach(function (form) {
+      if (form.querySelector("input[name=csrfmiddlewaretoken]")) return;
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "csrfmiddlewaretoken";
+      input.value = token.value;
+      form.appendChild(input);
+    });
+    return node;
+  }
+
+  function formatted(node) {
+    if (window.voightFormatTimes) window.voightFormatTimes(node);
+    return node;
+  }
+
   function refreshCount() {
     var cards = document.getElementById("approval-cards");
     var count = cards.children.length;
@@ -21,7 +42,7 @@
     (message.cards || []).forEach(function (item) {
       var current = document.getElementById("approval-" + item.id);
       if (item.html) {
-        var node = fragment(item.html);
+        var node = formatted(withCsrf(fragment(item.html)));
         if (current) current.replaceWith(node); else cards.appendChild(node);
       } else if (current) {
         current.remove();
@@ -32,7 +53,8 @@
       var empty = audit.querySelector(".audit-empty");
       if (empty) empty.remove();
       var current = document.getElementById("audit-" + item.id);
-      var node = fragment("<table><tbody>" + item.html + "</tbody></table>").querySelector("tr");
+      var node = formatted(
+        fragment("<table><tbody>" + item.html + "</tbody></table>").querySelector("tr"));
       if (current) current.replaceWith(node); else audit.insertBefore(node, audit.firstChild);
     });
     refreshCount();
