@@ -167,3 +167,15 @@ def test_the_schema_documents_the_endpoints(team):
     schema = client.get("/v1/schema?format=json").content.decode()
     paths = json.loads(schema)["paths"] if schema.startswith("{") else schema
     assert "/v1/me/approvals" in paths and "/v1/me/approvals/{id}/answer" in paths
+
+
+def test_the_answer_is_in_the_sessions_decision_trace(team):
+    session = factories.SessionFactory(agent=factories.AgentFactory(team=team))
+    approval = pending(team)
+    ApprovalRequest.objects.filter(pk=approval.pk).update(
+        agent=session.agent, session=session, session_external_id=session.external_id)
+    approval.refresh_from_db()
+    user, client = person(team)
+    services.approval_answer(approval, user, allow=True)
+    page = client.get(f"/dashboard/sessions/{session.pk}").content.decode()
+    assert f"{user.username} allowed Bash" in page
