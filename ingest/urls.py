@@ -8,6 +8,7 @@ urlpatterns = [
     path("hooks/claude-code", views.claude_code_hook, name="hook-claude-code"),
     path("approvals/claude-code", hold.not_held, name="approvals-not-held"),
     path("hooks/cursor", views.cursor_hook, name="hook-cursor"),
+    path("hooks/codex", views.codex_notify, name="hook-codex"),
     path("sessions", views.sdk_session_open, name="sdk-session-open"),
     path("sessions/<str:session_ref>/heartbeat", views.sdk_session_heartbeat,
          name="sdk-session-heartbeat"),
