@@ -212,7 +212,7 @@ def cursor_hook(request):
 def codex_notify(request):
     """`POST /v1/hooks/codex`: one Codex `notify` JSON (`agent-turn-complete`), as its
     notify program received it. Nothing to deny: an empty 200."""
-    hook = _hook(request, StagedEvent.Adapter.CODEX, lambda event: False)
+    hook = hook_accept(request, StagedEvent.Adapter.CODEX, lambda event: False)
     if not isinstance(hook, Hook):
         return hook
     return HttpResponse(status=200)
