@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from approvals import services
 from approvals.models import ApprovalRequest
+from sessions.selectors import team_ids_for
 from voight.api.permissions import ApiAccess, request_actor
 from voight.api.schema import VoightAutoSchema
 from voight.api.throttling import ReadRateThrottle
@@ -73,7 +74,8 @@ class ApprovalViewSet(viewsets.ReadOnlyModelViewSet):
         return api_exception_handler
 
     def get_queryset(self):
-        approvals = (ApprovalRequest.objects.for_user(self.request.user)
+        # `team_ids_for`, as every /v1/me view: a team key's caller is not a person.
+        approvals = (ApprovalRequest.objects.for_teams(team_ids_for(self.request.user))
                      .select_related("agent", "team", "answered_by"))
         if self.action != "list":
             return approvals

@@ -179,9 +179,9 @@ async def test_with_approvals_off_nothing_is_held(ingest_secret, team):
 
 async def test_other_hooks_and_bad_input_are_refused_with_a_message(ingest_secret, policy):
     communicator, raw = held(ingest_secret, {**PERMISSION_REQUEST,
-                                             "hook_event_name": "PreToolUse"})
+                                             "hook_event_name": "PostToolUse"})
     status, body = await response_of(communicator, raw)
-    assert status == 400 and b"PermissionRequest hooks only" in body
+    assert status == 400 and b"holds PermissionRequest hooks" in body
     communicator, raw = held(ingest_secret, b"{not json")
     status, body = await response_of(communicator, raw)
     assert status == 400 and b"error" in body
