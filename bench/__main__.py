@@ -28,7 +28,7 @@ from bench import common
 # Run order: the write benchmarks first, on small tables; the big seeds last.
 BENCHMARKS = [
     "ingest_batch", "fold_scaling", "visibility", "hook_request", "hook_client",
-    "status_recompute", "live", "pages", "csv_export",
+    "status_recompute", "live", "approvals_hold", "pages", "csv_export",
 ]
 # Opt-in only: the soak is minutes long and wants the machine to itself; pg_restart restarts
 # the machine's PostgreSQL.

@@ -1,10 +1,12 @@
 from django.urls import path
 
+from approvals import hold
 from ingest import otlp_views, views
 
 urlpatterns = [
     path("ingest", views.ingest_batch, name="ingest"),
     path("hooks/claude-code", views.claude_code_hook, name="hook-claude-code"),
+    path("approvals/claude-code", hold.not_held, name="approvals-not-held"),
     path("hooks/cursor", views.cursor_hook, name="hook-cursor"),
     path("hooks/gemini-cli", views.gemini_cli_hook, name="hook-gemini-cli"),
     path("hooks/codex", views.codex_notify, name="hook-codex"),

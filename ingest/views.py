@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from approvals.services import asks_before
 from ingest import denials, folder, sdk, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import canonical
@@ -78,7 +79,7 @@ class Hook:
     received_at: datetime
 
 
-def _hook(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
+def hook_accept(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     """Authenticate, validate and stage one hook; fold it in this request when its answer
     depends on the fold (`ingest.staging`) or when settings say so."""
     key = ingest_key(request)
@@ -140,11 +141,13 @@ def claude_code_hook(request):
     wrapping one (`{"id", "timestamp", "source": "claude_code", "payload": {…}}`). 200 with
     an empty body — except a PreToolUse of a paused agent, answered with Claude Code's deny
     decision."""
-    hook = _hook(request, None, _claude_code_can_deny)
+    hook = hook_accept(request, None, _claude_code_can_deny)
     if not isinstance(hook, Hook):
         return hook
     if hook.target.paused and _claude_code_can_deny(hook.event):
         return _deny_tool(hook)
+    if _claude_code_can_deny(hook.event) and asks_before(hook.team.pk, hook.event.tool_name):
+        return _ask_tool(hook)
     return HttpResponse(status=200)
 
 
@@ -169,6 +172,19 @@ def _deny_tool(hook: Hook) -> JsonResponse:
     })
 
 
+def _ask_tool(hook: Hook) -> JsonResponse:
+    """The team asks before this tool (`approvals`): Claude Code then raises a permission
+    request, which its PermissionRequest hook holds for a team member's answer."""
+    return JsonResponse({
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "ask",
+            "permissionDecisionReason": f"Voight: your team approves each {hook.event.tool_name} "
+                                        "call",
+        }
+    })
+
+
 def _cursor_can_deny(event: CanonicalEvent) -> bool:
     return event.hook_event_name.startswith("before")
 
@@ -178,7 +194,7 @@ def _cursor_can_deny(event: CanonicalEvent) -> bool:
 def cursor_hook(request):
     """`POST /v1/hooks/cursor`: one Cursor hook JSON. Before-hooks of a paused agent are
     answered with Cursor's deny; everything else gets an empty 200."""
-    hook = _hook(request, StagedEvent.Adapter.CURSOR, _cursor_can_deny)
+    hook = hook_accept(request, StagedEvent.Adapter.CURSOR, _cursor_can_deny)
     if not isinstance(hook, Hook):
         return hook
     if hook.target.paused and _cursor_can_deny(hook.event):
@@ -214,7 +230,7 @@ def gemini_cli_hook(request):
 def codex_notify(request):
     """`POST /v1/hooks/codex`: one Codex `notify` JSON (`agent-turn-complete`), as its
     notify program received it. Nothing to deny: an empty 200."""
-    hook = _hook(request, StagedEvent.Adapter.CODEX, lambda event: False)
+    hook = hook_accept(request, StagedEvent.Adapter.CODEX, lambda event: False)
     if not isinstance(hook, Hook):
         return hook
     return HttpResponse(status=200)

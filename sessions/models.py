@@ -261,6 +261,7 @@ class Decision(models.Model):
         RESUMED = "resumed"
         DENIED_TOOL = "denied_tool"
         WEBHOOK = "webhook"
+        APPROVAL = "approval"  # a member's answer to a held permission request (approvals)
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="decisions")
     session = models.ForeignKey(

@@ -2,6 +2,7 @@ from django.urls import path
 
 from sessions.views import (
     agents,
+    approvals,
     budgets,
     experiments,
     overview,
@@ -30,4 +31,9 @@ urlpatterns = [
     path("budgets/<int:pk>/delete", budgets.budget_delete_view, name="budget_delete"),
     path("experiments", experiments.ExperimentsView.as_view(), name="experiments"),
     path("signals", signals.SignalsView.as_view(), name="signals"),
+    path("approvals", approvals.ApprovalsView.as_view(), name="approvals"),
+    path("approvals/export.csv", approvals.approvals_export, name="approvals_export"),
+    path("approvals/<uuid:pk>/answer", approvals.approval_answer_view, name="approval_answer"),
+    path("approvals/policy/<int:team_id>", approvals.approval_policy_view,
+         name="approval_policy"),
 ]

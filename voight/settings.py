@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "sessions.apps.SessionsConfig",
     "traces",
     "ingest",
+    "approvals",
 ]
 
 MIDDLEWARE = [

@@ -42,6 +42,9 @@
     }
   }
 
+  // Pages with their own live script (approvals.js) format the nodes they insert.
+  window.voightFormatTimes = formatTimes;
+
   // ------------------------------------------------------------------ masking
   var globalReveal = false;
 

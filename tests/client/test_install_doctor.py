@@ -65,8 +65,12 @@ def test_install_merges_into_existing_settings_and_is_idempotent(tmp_path, env):
         [handler] = ours(settings, event)
         argv = shlex.split(handler["command"])
         assert argv == [sys.executable, "-S", str(MAIN), "hook"]
-        assert handler["timeout"] <= 10
+        # A PermissionRequest may wait for a team member (approvals): the team's timeout
+        # stays below this one. Every other hook is quick.
+        expected = install.APPROVAL_HOOK_TIMEOUT if event in install.HELD_EVENTS else 10
+        assert handler["timeout"] <= expected
         assert handler.get("async", False) is (event not in install.SYNC_EVENTS)
+    assert "async" not in ours(settings, "PermissionRequest")[0]
     assert "async" not in ours(settings, "PreToolUse")[0]  # exit 2 must be able to block
     assert [g.get("matcher") for g in settings["hooks"]["PreToolUse"]] == ["Bash", "*"]
 
@@ -97,13 +101,20 @@ def test_http_mode_replaces_our_command_hooks_and_sets_otel_env(tmp_path, env):
     settings = json.loads(path.read_text())
     [start] = ours(settings, "SessionStart")
     assert start["type"] == "command"  # SessionStart takes command hooks only
-    for event in set(install.EVENTS) - {"SessionStart"}:
+    for event in set(install.EVENTS) - {"SessionStart", "PermissionRequest"}:
         [handler] = ours(settings, event)
         assert handler == {
             "type": "http", "url": "https://v.example/v1/hooks/claude-code?agent=dev",
             "headers": {"Authorization": "Bearer $VOIGHT_KEY"},
             "allowedEnvVars": ["VOIGHT_KEY"], "timeout": install.HOOK_TIMEOUT,
         }
+    # The approval queue holds a PermissionRequest on its own path, with a longer timeout.
+    assert ours(settings, "PermissionRequest") == [{
+        "type": "http", "url": "https://v.example/v1/approvals/claude-code?agent=dev",
+        "headers": {"Authorization": "Bearer $VOIGHT_KEY"},
+        "allowedEnvVars": ["VOIGHT_KEY"], "timeout": install.APPROVAL_HOOK_TIMEOUT,
+    }]
+    assert "below it" in result.stdout
     assert settings["hooks"]["Stop"][0] == USER_SETTINGS["hooks"]["Stop"][0]
     env_block = settings["env"]
     assert env_block["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
+from approvals.api import ApprovalViewSet
 from voight.api import budgets, views
 
 router = SimpleRouter(trailing_slash=False)
@@ -12,5 +13,6 @@ router.register("agents", views.AgentViewSet, basename="me-agent")
 router.register("signals", views.SignalViewSet, basename="me-signal")
 router.register("budgets", budgets.BudgetViewSet, basename="me-budget")
 router.register("experiments", views.ExperimentViewSet, basename="me-experiment")
+router.register("approvals", ApprovalViewSet, basename="me-approval")
 
 urlpatterns = router.urls

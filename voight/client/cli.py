@@ -47,6 +47,8 @@ def _run(argv: list[str]) -> int:
     install.add_argument("--gemini", action="store_true",
                          help="the Gemini CLI's settings.json (~/.gemini, or ./.gemini with "
                               "--project): telemetry + hooks")
+    install.add_argument("--approvals-url", help="where PermissionRequest hooks are held "
+                         "(default: --url, whose proxy routes /v1/approvals/ to the ASGI process)")
 
     sub.add_parser("doctor", help="check URL, key, clock skew, spool and installed hooks")
     flush = sub.add_parser("flush", help="send the spooled events now")

@@ -16,6 +16,12 @@ def url() -> str:
     return (os.environ.get("VOIGHT_URL") or DEFAULT_URL).strip().rstrip("/")
 
 
+def approvals_url() -> str:
+    """Where a PermissionRequest is held (Voight's ASGI process): `VOIGHT_APPROVALS_URL`, else
+    the server URL (whose proxy routes /v1/approvals/ there)."""
+    return (os.environ.get("VOIGHT_APPROVALS_URL") or "").strip().rstrip("/") or url()
+
+
 def key() -> str:
     return os.environ.get("VOIGHT_KEY", "").strip()
 

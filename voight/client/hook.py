@@ -32,6 +32,11 @@ USAGE_TRIGGERS = frozenset({"Stop", "StopFailure", "SubagentStop", "SessionEnd"}
 
 BLOCKED = 2
 HOOK_PATH = "/v1/hooks/claude-code"  # takes one event; /v1/ingest takes batches
+APPROVAL_PATH = "/v1/approvals/claude-code"  # holds a PermissionRequest for a member's answer
+# The server answers by the team's approval timeout, which is below the hook's own timeout
+# (install.APPROVAL_HOOK_TIMEOUT, 300 s); we stop waiting a little before Claude Code would
+# cancel us, so our exit is ours.
+APPROVAL_WAIT = 295.0
 DRAIN_BUDGET = 0.3  # seconds spent replaying the spool before our own events
 
 
@@ -57,6 +62,15 @@ def handle(raw: bytes, now: float) -> int:
         return 0
     events = build_events(payload, now)
     deadline = time.monotonic() + config.timeout()
+    if payload.get("hook_event_name") == "PermissionRequest":
+        # Held by the server until a team member answers (or the team's timeout passes: no
+        # decision, and Claude Code shows its own prompt). The decision JSON goes to stdout.
+        answer = deliver(events, time.monotonic() + APPROVAL_WAIT, path=APPROVAL_PATH,
+                         url=config.approvals_url())
+        output = (answer or {}).get("hookSpecificOutput")
+        if isinstance(output, dict) and isinstance(output.get("decision"), dict):
+            sys.stdout.write(jsonlite.dumps(answer))
+        return 0
     if payload.get("hook_event_name") != "PreToolUse":
         deliver(events, deadline, detach=True, then=lambda: usage_events(payload, events[0]))
         return 0
@@ -64,10 +78,19 @@ def handle(raw: bytes, now: float) -> int:
     # call Claude Code waits for costs no fold (bench/hook_client.py).
     answer = deliver(events, deadline, path=HOOK_PATH)
     decision = (answer or {}).get("hookSpecificOutput")
+    if isinstance(decision, dict) and decision.get("permissionDecision") == "ask":
+        # The team approves each call of this tool: wait for a member's answer (the server
+        # answers "ask" again when nobody does, and Claude Code asks locally).
+        held = deliver(events, time.monotonic() + APPROVAL_WAIT, path=APPROVAL_PATH,
+                       url=config.approvals_url())
+        if isinstance((held or {}).get("hookSpecificOutput"), dict):
+            answer, decision = held, held["hookSpecificOutput"]
     if isinstance(decision, dict) and decision.get("permissionDecision") == "deny":
         reason = decision.get("permissionDecisionReason") or "Voight: this agent is paused"
         print(reason, file=sys.stderr)
         return BLOCKED
+    if isinstance(decision, dict) and decision.get("permissionDecision") in ("allow", "ask"):
+        sys.stdout.write(jsonlite.dumps(answer))
     return 0
 
 
@@ -130,7 +153,7 @@ def usage_events(payload: dict, event: dict) -> list[dict]:
 
 
 def deliver(events: list[dict], deadline: float, detach: bool = False, then=None,
-            path: str = "/v1/ingest") -> dict | None:
+            path: str = "/v1/ingest", url: str | None = None) -> dict | None:
     """Replay the spool, then send `events`; spool them on any failure. The answer's JSON
     body or None. `path`: `/v1/ingest`, or `HOOK_PATH` for one event.
 
@@ -138,11 +161,12 @@ def deliver(events: list[dict], deadline: float, detach: bool = False, then=None
     `then`: a function giving more events (transcript usage) to send after the answer, in
     the child when detached -- reading a transcript is the slowest part of a turn's end.
     """
-    url, key = config.url(), config.key()
-    drained = spool.drain(url, key, min(deadline, time.monotonic() + DRAIN_BUDGET))
+    key = config.key()
+    drained = spool.drain(config.url(), key, min(deadline, time.monotonic() + DRAIN_BUDGET))
     if drained == "down":  # the server just failed us: don't spend the rest of the budget on it
         spool.save(_replayable(events + (then() if then else [])))
         return None
+    url = url or config.url()
     try:
         exchange = _send(events, url, key, deadline, path)
     except transport.TransportError as exc:
@@ -172,7 +196,7 @@ def _send(events: list[dict], url: str, key: str, deadline: float,
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    body = events[0] if path == HOOK_PATH else events
+    body = events[0] if path != "/v1/ingest" else events
     return transport.send("POST", url + path, jsonlite.dumps(body).encode(), headers,
                           deadline - time.monotonic())
 

@@ -28,10 +28,19 @@ TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "Per
 # UserPromptSubmit so the new trace id is on disk before the turn's first tool event;
 # Stop/StopFailure/SessionEnd because they carry the turn's token usage and `claude -p` kills
 # async hooks still running at teardown. All are once per turn or rarer, except PreToolUse.
-SYNC_EVENTS = frozenset({"PreToolUse", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd"})
+# PermissionRequest: its answer may be a team member's decision (Voight's approval queue).
+SYNC_EVENTS = frozenset({"PreToolUse", "UserPromptSubmit", "Stop", "StopFailure", "SessionEnd",
+                         "PermissionRequest"})
 COMMAND_ONLY = frozenset({"SessionStart"})  # Claude Code accepts no http hooks there
 HOOK_TIMEOUT = 5  # seconds; our own budget is VOIGHT_TIMEOUT (1.5 s) plus start-up
 HTTP_PATH = "/v1/hooks/claude-code"
+# A PermissionRequest may wait for a team member's answer (Voight's approval queue): its
+# endpoint holds the request up to the team's timeout, which must stay below this one.
+APPROVAL_PATH = "/v1/approvals/claude-code"
+APPROVAL_HOOK_TIMEOUT = 300  # seconds
+# Hooks that may wait for a member: a PermissionRequest, and (the hook client only) a
+# PreToolUse of a tool the team asks about. Their own budget stays 1.5 s otherwise.
+HELD_EVENTS = frozenset({"PermissionRequest", "PreToolUse"})
 
 
 def settings_path(project: bool, cwd: str | None = None) -> str:
@@ -50,13 +59,16 @@ def is_ours(handler) -> bool:
     if not isinstance(handler, dict):
         return False
     if handler.get("type") == "http":
-        return HTTP_PATH in str(handler.get("url", ""))
+        return any(p in str(handler.get("url", "")) for p in (HTTP_PATH, APPROVAL_PATH))
     command = str(handler.get("command", "")).strip()
     return "voight" in command and command.endswith(" hook")
 
 
-def merge(settings: dict, *, http: bool, url: str, key: str, agent: str | None) -> dict:
-    """`settings` with our hooks and env in place of any earlier ones (input not modified)."""
+def merge(settings: dict, *, http: bool, url: str, key: str, agent: str | None,
+          approvals_url: str | None = None) -> dict:
+    """`settings` with our hooks and env in place of any earlier ones (input not modified).
+    `approvals_url`: where http PermissionRequest hooks go (default `url`; the proxy routes
+    `/v1/approvals/` to Voight's ASGI process)."""
     out = json.loads(json.dumps(settings))
     hooks = out.get("hooks") if isinstance(out.get("hooks"), dict) else {}
     for event in list(hooks):
@@ -78,7 +90,8 @@ def merge(settings: dict, *, http: bool, url: str, key: str, agent: str | None) 
             del hooks[event]
     for event in EVENTS:
         group: dict = {"matcher": "*"} if event in TOOL_EVENTS else {}
-        group["hooks"] = [_handler(event, http=http, url=url, agent=agent)]
+        group["hooks"] = [_handler(event, http=http, url=url, agent=agent,
+                                   approvals_url=approvals_url)]
         hooks.setdefault(event, []).append(group)
     out["hooks"] = hooks
 
@@ -88,6 +101,8 @@ def merge(settings: dict, *, http: bool, url: str, key: str, agent: str | None) 
         env["VOIGHT_KEY"] = key
     if agent:
         env["VOIGHT_AGENT"] = agent
+    if approvals_url:
+        env["VOIGHT_APPROVALS_URL"] = approvals_url
     if http:
         env.update({
             "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
@@ -102,24 +117,30 @@ def merge(settings: dict, *, http: bool, url: str, key: str, agent: str | None) 
     return out
 
 
-def _handler(event: str, *, http: bool, url: str, agent: str | None) -> dict:
+def _handler(event: str, *, http: bool, url: str, agent: str | None,
+             approvals_url: str | None = None) -> dict:
+    timeout = APPROVAL_HOOK_TIMEOUT if event in HELD_EVENTS else HOOK_TIMEOUT
     if http and event not in COMMAND_ONLY:
-        target = f"{url}{HTTP_PATH}" + (f"?agent={agent}" if agent else "")
+        if event == "PermissionRequest":
+            target = f"{approvals_url or url}{APPROVAL_PATH}"
+        else:
+            target = f"{url}{HTTP_PATH}"
         return {
             "type": "http",
-            "url": target,
+            "url": target + (f"?agent={agent}" if agent else ""),
             "headers": {"Authorization": "Bearer $VOIGHT_KEY"},
             "allowedEnvVars": ["VOIGHT_KEY"],
-            "timeout": HOOK_TIMEOUT,
+            "timeout": APPROVAL_HOOK_TIMEOUT if event == "PermissionRequest" else HOOK_TIMEOUT,
         }
-    handler = {"type": "command", "command": hook_command(), "timeout": HOOK_TIMEOUT}
+    handler = {"type": "command", "command": hook_command(), "timeout": timeout}
     if event not in SYNC_EVENTS:
         handler["async"] = True
     return handler
 
 
 def install(
-    path: str, *, http: bool, url: str, key: str, agent: str | None
+    path: str, *, http: bool, url: str, key: str, agent: str | None,
+    approvals_url: str | None = None,
 ) -> tuple[bool, str | None]:
     """Write the merged settings. Returns (changed, backup path)."""
     current: dict = {}
@@ -129,7 +150,8 @@ def install(
         current = json.loads(text) if text.strip() else {}
         if not isinstance(current, dict):
             raise ValueError(f"{path} does not hold a JSON object")
-    merged = merge(current, http=http, url=url, key=key, agent=agent)
+    merged = merge(current, http=http, url=url, key=key, agent=agent,
+                   approvals_url=approvals_url)
     if merged == current:
         return False, None
     backup = None
@@ -185,7 +207,9 @@ def run(args) -> int:
         return codex.install_command(url, key, agent)
     path = settings_path(project=args.project)
     try:
-        changed, backup = install(path, http=args.http, url=url, key=key, agent=agent)
+        approvals_url = (getattr(args, "approvals_url", None) or "").rstrip("/") or None
+        changed, backup = install(path, http=args.http, url=url, key=key, agent=agent,
+                                  approvals_url=approvals_url)
     except (OSError, ValueError) as exc:
         print(f"voight install-hooks: cannot update {path}: {exc}", file=sys.stderr)
         return 1
@@ -198,6 +222,8 @@ def run(args) -> int:
         print(f"{path}: installed Voight {kind} for {len(EVENTS)} events.")
         if backup:
             print(f"  backup of the previous file: {backup}")
+    print(f"  PermissionRequest waits up to {APPROVAL_HOOK_TIMEOUT} s for a team member's answer "
+          "(teams with approvals on); a team's approval timeout must stay below it.")
     if not key:
         print("  note: no key (--key or VOIGHT_KEY): events are spooled until one is set.")
     elif args.project:

@@ -18,6 +18,7 @@ TZ_COOKIE = "tz"
 
 NAV = (
     ("overview", "Overview", "sessions:overview"),
+    ("approvals", "Needs you", "sessions:approvals"),
     ("sessions", "Sessions", "sessions:list"),
     ("traces", "Traces", "traces:list"),
     ("agents", "Agents", "sessions:agents"),
