@@ -217,7 +217,7 @@ def gemini_cli_hook(request):
     """`POST /v1/hooks/gemini-cli`: one Gemini CLI hook JSON (sent by `voight gemini-hook`).
     A BeforeTool of a paused agent is answered with the Gemini CLI's deny decision; everything
     else with an empty object (what a command hook prints to say nothing)."""
-    hook = _hook(request, StagedEvent.Adapter.GEMINI_CLI, _gemini_cli_can_deny)
+    hook = hook_accept(request, StagedEvent.Adapter.GEMINI_CLI, _gemini_cli_can_deny)
     if not isinstance(hook, Hook):
         return hook
     if hook.target.paused and _gemini_cli_can_deny(hook.event):

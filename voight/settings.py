@@ -280,6 +280,9 @@ SPECTACULAR_SETTINGS = {
         "SessionStatusEnum": "sessions.models.Session.Status",
         "TraceStatusEnum": "traces.models.Trace.Status",
         "TraceKindEnum": "traces.models.Trace.Kind",
+        "AgentKindEnum": "sessions.models.Agent.Kind",
+        "AlertRuleKindEnum": "sessions.models.AlertRule.Kind",
+        "DecisionKindEnum": "sessions.models.Decision.Kind",
     },
 }
 

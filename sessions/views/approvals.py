@@ -22,7 +22,13 @@ from approvals import services
 from approvals.models import MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, ApprovalRequest
 from approvals.selectors import answering_team_ids, approvals_for, open_approvals_for, policy_of
 from voight.client.install import APPROVAL_HOOK_TIMEOUT
-from voight.web.scoping import TeamScopedMixin, admin_team_ids, team_scoped, viewer_teams
+from voight.web.scoping import (
+    TeamScopedMixin,
+    admin_team_ids,
+    team_ids,
+    team_scoped,
+    viewer_teams,
+)
 
 AUDIT_ROWS = 50
 
@@ -95,6 +101,8 @@ def approval_answer_view(request, pk):
 @require_POST
 @team_scoped
 def approval_policy_view(request, team_id: int):
+    if team_id not in team_ids(request):  # another team's policy does not exist for you
+        raise Http404
     if team_id not in admin_team_ids(request):
         return HttpResponseForbidden("Only team admins can change the approval policy.")
     policy = policy_of(team_id)

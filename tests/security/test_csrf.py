@@ -6,14 +6,17 @@ new form whose route is not listed here fails `test_every_template_form_is_check
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import Client
 
-from sessions.models import Agent
+from approvals.models import ApprovalRequest
+from sessions.models import Agent, Budget
 from tests import factories
+from tests.approvals.test_queue import pending
 from tests.web.conftest import make_event, make_session
 from voight.models import Membership
 
@@ -47,7 +50,10 @@ def targets(team):
     make_event(session, "tool_failure", outcome="failed")
     paused = factories.AgentFactory(team=team)
     Agent.objects.filter(pk=paused.pk).update(paused_at=session.started_at)
-    return {"session": session, "agent": agent, "paused": paused}
+    budget = Budget.objects.create(team=team, name="monthly", limit_usd=Decimal("10"))
+    asking = pending(team)
+    return {"session": session, "agent": agent, "paused": paused, "budget": budget,
+            "asking": asking, "team": team}
 
 
 def posts(t) -> dict[str, str]:
@@ -61,6 +67,11 @@ def posts(t) -> dict[str, str]:
         "me-session-acknowledge": f"/v1/me/sessions/{t['session'].pk}/acknowledge",
         "me-agent-pause": f"/v1/me/agents/{t['agent'].slug}/pause",
         "me-agent-resume": f"/v1/me/agents/{t['paused'].slug}/resume",
+        "sessions:budgets": "/dashboard/budgets",
+        "sessions:budget_edit": f"/dashboard/budgets/{t['budget'].pk}",
+        "sessions:budget_delete": f"/dashboard/budgets/{t['budget'].pk}/delete",
+        "sessions:approval_answer": f"/dashboard/approvals/{t['asking'].pk}/answer",
+        "sessions:approval_policy": f"/dashboard/approvals/policy/{t['team'].pk}",
     }
 
 
@@ -79,6 +90,9 @@ def test_every_post_needs_its_token(csrf_admin, targets):
     paused.refresh_from_db()
     assert session.unacknowledged_error_count == 1
     assert agent.paused_at is None and paused.paused_at is not None
+    assert Budget.objects.filter(pk=targets["budget"].pk).exists()
+    targets["asking"].refresh_from_db()
+    assert targets["asking"].status == ApprovalRequest.Status.PENDING
     # Still logged in: the logout without a token did nothing.
     assert csrf_admin.get("/dashboard/").status_code == 200
 

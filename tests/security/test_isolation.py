@@ -6,11 +6,14 @@ real write path) and carries a marker that must never appear in anything A is an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
+from approvals.models import ApprovalRequest
 from sessions.models import Budget, Session
 from tests import factories
 from tests.api.conftest import key_client
@@ -47,6 +50,10 @@ ROUTES = {
     "sessions:budgets": "list", "me-budget-list": "list",
     "sessions:budget_edit": "object", "me-budget-detail": "object",
     "sessions:budget_delete": "write",
+    "sessions:approvals": "list", "sessions:approvals_export": "list", "me-approval-list": "list",
+    "me-approval-detail": "object",
+    "sessions:approval_answer": "write", "sessions:approval_policy": "write",
+    "me-approval-answer": "write", "approvals-not-held": "ingest",
 }
 
 
@@ -95,7 +102,12 @@ def seed(team, tag: str, text: str) -> dict:
     session = Session.objects.get(team=team, external_id=session_id)
     factories.SignalFactory(session=session, message=f"{text} signal")
     budget = Budget.objects.create(team=team, name=f"{text} budget", limit_usd=Decimal("5"))
-    return {"session": session, "trace": Trace.objects.filter(session=session).first(),
+    now = timezone.now()
+    asking = ApprovalRequest.objects.create(
+        team=team, agent=session.agent, session_external_id=session_id, tool_name="Bash",
+        tool_input={"command": f"{text} command"}, via=ApprovalRequest.Via.HTTP_HOOK,
+        created_at=now, expires_at=now + timedelta(days=1))
+    return {"asking": asking, "session": session, "trace": Trace.objects.filter(session=session).first(),
             "event": Event.objects.filter(session=session).first(), "agent": session.agent,
             "budget": budget}
 
@@ -139,6 +151,7 @@ LISTS = [
     ("me-event-list", "session_id={session}"), ("me-event-list", "trace_id={trace}"),
     ("me-agent-list", ""), ("me-signal-list", ""), ("me-experiment-list", ""),
     ("sessions:budgets", ""), ("me-budget-list", ""),
+    ("sessions:approvals", ""), ("sessions:approvals_export", ""), ("me-approval-list", ""),
 ]
 
 
@@ -171,6 +184,7 @@ def object_urls(b) -> dict[str, str]:
         "me-agent-detail": reverse("me-agent-detail", args=[agent.slug]),
         "sessions:budget_edit": reverse("sessions:budget_edit", args=[b["budget"].pk]),
         "me-budget-detail": reverse("me-budget-detail", args=[b["budget"].pk]),
+        "me-approval-detail": reverse("me-approval-detail", args=[b["asking"].pk]),
     }
 
 
@@ -198,6 +212,12 @@ def write_calls(b) -> list[tuple[str, str, str, str]]:
         ("me-agent-resume", "api", "post", reverse("me-agent-resume", args=[agent.slug])),
         ("sessions:budget_delete", "browser", "post", reverse("sessions:budget_delete",
                                                                args=[b["budget"].pk])),
+        ("sessions:approval_answer", "browser", "post", reverse("sessions:approval_answer",
+                                                                 args=[b["asking"].pk])),
+        ("sessions:approval_policy", "browser", "post", reverse(
+            "sessions:approval_policy", args=[b["asking"].team_id])),
+        ("me-approval-answer", "api", "post", reverse("me-approval-answer",
+                                                       args=[b["asking"].pk])),
     ]
     for ref in (session.pk, session.external_id):  # the SDK takes either id
         calls += [
@@ -229,6 +249,8 @@ def test_the_other_teams_objects_cannot_be_changed(team_a, team_b):
     assert session.ended_at is None and session.error_count == 1
     assert not Acknowledgement.objects.exists()
     assert Budget.objects.filter(pk=team_b["budget"].pk).exists()
+    team_b["asking"].refresh_from_db()
+    assert team_b["asking"].status == ApprovalRequest.Status.PENDING
     assert not Event.objects.filter(session=session, acknowledged_at__isnull=False).exists()
 
 
@@ -259,6 +281,8 @@ INGEST_NAMING_B = {
                     "status": "completed"},
     "hook-codex": {"type": "agent-turn-complete", "thread-id": "bq7-session", "turn-id": "t1",
                    "input-messages": ["mine"], "last-assistant-message": "mine"},
+    "approvals-not-held": {"session_id": "bq7-session", "hook_event_name": "PermissionRequest",
+                           "tool_name": "Bash", "tool_input": {"command": "ls"}},
     "hook-gemini-cli": {"session_id": "bq7-session", "hook_event_name": "SessionEnd",
                         "reason": "exit"},
     "sdk-session-open": {"session_id": "bq7-session", "agent_id": "bq7-agent", "goal": "mine",

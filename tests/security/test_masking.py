@@ -8,12 +8,16 @@ URLconf, so a new page cannot be left out."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from sessions.models import Session
+from approvals.models import ApprovalRequest
+from sessions.models import Budget, Session
 from tests.security.test_isolation import ROUTES
 from tests.web.conftest import event, post_events
 
@@ -65,6 +69,12 @@ def pages(api):
         event("m1", "stop", last_assistant_message="done", trace_id="t_mask"),
     ])
     session = Session.objects.get(external_id="m1")
+    Budget.objects.create(team=session.team, name="monthly", limit_usd=Decimal("10"))
+    now = timezone.now()
+    ApprovalRequest.objects.create(
+        team=session.team, agent=session.agent, session_external_id="m1", tool_name="Bash",
+        tool_input={"command": "make deploy"}, via=ApprovalRequest.Via.HTTP_HOOK,
+        created_at=now, expires_at=now + timedelta(days=1))
     return [
         ("sessions:overview", reverse("sessions:overview") + "?since=all"),
         ("sessions:list", reverse("sessions:list") + "?since=all"),
@@ -76,6 +86,8 @@ def pages(api):
         ("sessions:agents", reverse("sessions:agents")),
         ("sessions:experiments", reverse("sessions:experiments") + "?since=all"),
         ("sessions:signals", reverse("sessions:signals") + "?since=all"),
+        ("sessions:budgets", reverse("sessions:budgets")),
+        ("sessions:approvals", reverse("sessions:approvals")),
     ]
 
 
@@ -84,6 +96,8 @@ def test_every_page_is_visited(pages):
         name for name, kind in ROUTES.items()
         if kind in ("list", "object") and name.startswith(("sessions:", "traces:"))
         and not name.endswith(("export", "event_raw"))  # downloads, not pages
+        # An admin's form of a budget's own fields: no agent output to mask.
+        and name != "sessions:budget_edit"
     }
     assert {name for name, _ in pages} == html_pages
 
