@@ -1,6 +1,14 @@
 from django.urls import path
 
-from sessions.views import agents, experiments, overview, session_detail, session_list, signals
+from sessions.views import (
+    agents,
+    analytics,
+    experiments,
+    overview,
+    session_detail,
+    session_list,
+    signals,
+)
 
 app_name = "sessions"
 
@@ -17,6 +25,7 @@ urlpatterns = [
     path("agents", agents.AgentsView.as_view(), name="agents"),
     path("agents/<int:pk>/pause", agents.agent_pause_view, name="agent_pause"),
     path("agents/<int:pk>/resume", agents.agent_resume_view, name="agent_resume"),
+    path("analytics", analytics.AnalyticsView.as_view(), name="analytics"),
     path("experiments", experiments.ExperimentsView.as_view(), name="experiments"),
     path("signals", signals.SignalsView.as_view(), name="signals"),
 ]

@@ -3,6 +3,7 @@
 from rest_framework.routers import SimpleRouter
 
 from voight.api import views
+from voight.api.analytics import AnalyticsViewSet
 
 router = SimpleRouter(trailing_slash=False)
 router.register("sessions", views.SessionViewSet, basename="me-session")
@@ -11,5 +12,6 @@ router.register("events", views.EventViewSet, basename="me-event")
 router.register("agents", views.AgentViewSet, basename="me-agent")
 router.register("signals", views.SignalViewSet, basename="me-signal")
 router.register("experiments", views.ExperimentViewSet, basename="me-experiment")
+router.register("analytics", AnalyticsViewSet, basename="me-analytics")
 
 urlpatterns = router.urls

@@ -21,6 +21,7 @@ NAV = (
     ("sessions", "Sessions", "sessions:list"),
     ("traces", "Traces", "traces:list"),
     ("agents", "Agents", "sessions:agents"),
+    ("analytics", "Analytics", "sessions:analytics"),
     ("experiments", "Experiments", "sessions:experiments"),
     ("signals", "Signals", "sessions:signals"),
 )
