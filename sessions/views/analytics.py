@@ -68,7 +68,8 @@ class AnalyticsView(TeamScopedMixin, TemplateView):
                 [(r["developer"], float(r["cost_usd"]), r["cost"], f"{r['sessions']} sessions")
                  for r in developers], TOP_N),
             repository_bars=charts.top_bars(
-                [(_repo_label(r), r["sessions"], str(r["sessions"]), r["cost"])
+                [(_repo_label(r), r["sessions"], str(r["sessions"]),
+                  f"{r['repository']} · {r['cost']}")
                  for r in repositories], TOP_N),
             tool_bars=charts.top_bars(
                 [(r["tool"], r["calls"], fmt.compact(r["calls"]),
