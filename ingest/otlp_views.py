@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from ingest import otlp, staging
 from ingest.access import agent_hint, ingest_key
+from ingest.adapters import codex
 from ingest.adapters import otlp as adapter
 from ingest.otlp_services import ExportResult, otlp_events_ingest, otlp_metrics_ingest
 from ingest.otlp_staging import otlp_events_stage, otlp_metrics_stage
@@ -45,11 +46,12 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
     return otlp.export_response(signal, protobuf, result.rejected, result.message(noun))
 
 
-def _events(adapt):
+def _events(adapt, *, spans: bool = False):
     """Log records or spans: staged for the fold, or run through the pipeline in the request
-    (`VOIGHT_FOLD=request`)."""
+    (`VOIGHT_FOLD=request`). The Codex CLI's noise is accepted and not stored."""
 
     def handle(ctx: IngestContext, items) -> ExportResult:
+        items = codex.kept(items, spans=spans)
         if settings.VOIGHT_FOLD == "thread":
             return otlp_events_stage(ctx, items, adapt)
         return otlp_events_ingest(ctx, items, adapt)
@@ -66,7 +68,7 @@ def logs(request):
 @csrf_exempt
 @require_POST
 def traces(request):
-    return _export(request, otlp.TRACES, "spans", _events(adapter.adapt_span))
+    return _export(request, otlp.TRACES, "spans", _events(adapter.adapt_span, spans=True))
 
 
 def _metrics(ctx: IngestContext, items) -> ExportResult:

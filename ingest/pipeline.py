@@ -18,7 +18,7 @@ from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
 from ingest import capping, keys, privacy, rollups, sql, stitching
-from ingest.adapters import claude_code
+from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
 from ingest.status_refresh import sessions_status_refresh_locked
 from sessions import alerts, broadcast
@@ -128,6 +128,8 @@ def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
 
 def source_default_agent(event: CanonicalEvent, default_agent: str) -> str:
     """The agent of an event that names none and whose session is new."""
+    if codex.is_codex_event(event):
+        return codex.AGENT_SLUG
     if event.hook_event_name in claude_code.HOOK_TYPES or event.source == "otel":
         return "claude-code"
     return default_agent
@@ -174,6 +176,8 @@ def _locked_sessions_query(values: list):
 
 
 def _agent_kind(event: CanonicalEvent) -> str:
+    if codex.is_codex_event(event):
+        return Agent.Kind.CODEX
     if event.hook_event_name and event.hook_event_name[:1].isupper():
         return Agent.Kind.CLAUDE_CODE
     if event.source == "sdk":

@@ -3,6 +3,13 @@
 One table for every place that prices tokens. Source: Anthropic's pricing page as quoted
 in shared/CLAUDE_CODE.md. Cache writes come in two lifetimes: 5-minute writes cost 1.25x
 input, 1-hour writes 2x input; cache reads 0.1x input.
+
+OpenAI's models (what the Codex CLI runs) name their cached-input price. Sources: OpenAI's
+API pricing page (platform.openai.com/docs/pricing, standard tier, as of 2025) for gpt-4o,
+gpt-4.1, o3, o4-mini, codex-mini, gpt-5 and gpt-5.1; OpenAI's Codex rate card (Help Center,
+checked 2026-05-13, credits per million tokens at 25 credits = $1) for gpt-5.2 to gpt-5.5.
+Reasoning tokens are output tokens and priced as output; OpenAI's cached tokens are part
+of its input count, which the adapters split off before pricing (ingest/adapters/codex.py).
 """
 
 from __future__ import annotations
@@ -52,6 +59,24 @@ PRICES: list[tuple[re.Pattern[str], Price]] = [
     (re.compile(r"3-5-haiku|haiku-3-5"), _p("0.80", "4")),
     (re.compile(r"3-haiku|haiku-3"), _p("0.25", "1.25")),
     (re.compile(r"fable|mythos"), _p("10", "50")),
+    # OpenAI, most specific first ("gpt-5.4-mini" before "gpt-5.4", "-mini" before "gpt-5").
+    (re.compile(r"gpt-5\.5"), _p("5", "30", "0.50")),
+    (re.compile(r"gpt-5\.4-mini"), _p("0.75", "4.50", "0.075")),
+    (re.compile(r"gpt-5\.4"), _p("2.50", "15", "0.25")),
+    (re.compile(r"gpt-5\.[23](?!\d)"), _p("1.75", "14", "0.175")),
+    (re.compile(r"gpt-5(?:\.1)?-pro"), _p("15", "120", "15")),
+    (re.compile(r"gpt-5(?:\.1)?(?:-codex)?-mini"), _p("0.25", "2", "0.025")),
+    (re.compile(r"gpt-5(?:\.1)?-nano"), _p("0.05", "0.40", "0.005")),
+    (re.compile(r"gpt-5(?:\.1)?(?![.\d])"), _p("1.25", "10", "0.125")),
+    (re.compile(r"codex-mini"), _p("1.50", "6", "0.375")),
+    (re.compile(r"gpt-4\.1-mini"), _p("0.40", "1.60", "0.10")),
+    (re.compile(r"gpt-4\.1-nano"), _p("0.10", "0.40", "0.025")),
+    (re.compile(r"gpt-4\.1"), _p("2", "8", "0.50")),
+    (re.compile(r"gpt-4o-mini"), _p("0.15", "0.60", "0.075")),
+    (re.compile(r"gpt-4o"), _p("2.50", "10", "1.25")),
+    (re.compile(r"(?:^|/)o4-mini"), _p("1.10", "4.40", "0.275")),
+    (re.compile(r"(?:^|/)o3-mini"), _p("1.10", "4.40", "0.55")),
+    (re.compile(r"(?:^|/)o3(?:-20\d\d-\d\d-\d\d)?$"), _p("2", "8", "0.50")),
 ]
 
 

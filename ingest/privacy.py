@@ -22,6 +22,8 @@ CONTENT_FIELDS = frozenset({
     # Claude Code 2.1.332: MessageDisplay streams the reply as `delta`; OTel user_prompt
     # repeats the prompt as `prompt_text`.
     "delta", "prompt_text",
+    # The Codex CLI's notify JSON.
+    "last-assistant-message", "input-messages",
 })
 
 DROPPED_KEY = "_voight_dropped"

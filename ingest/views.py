@@ -191,6 +191,17 @@ def cursor_hook(request):
     return HttpResponse(status=200)
 
 
+@csrf_exempt
+@require_POST
+def codex_notify(request):
+    """`POST /v1/hooks/codex`: one Codex `notify` JSON (`agent-turn-complete`), as its
+    notify program received it. Nothing to deny: an empty 200."""
+    hook = _hook(request, StagedEvent.Adapter.CODEX, lambda event: False)
+    if not isinstance(hook, Hook):
+        return hook
+    return HttpResponse(status=200)
+
+
 def _session_json(session) -> dict:
     return {
         "id": str(session.pk), "session_id": session.external_id, "status": session.status,

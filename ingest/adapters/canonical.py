@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest import privacy
-from ingest.adapters import claude_code, cursor, fields
+from ingest.adapters import claude_code, codex, cursor, fields
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
 ALIASES = {
@@ -24,7 +24,8 @@ ALIASES = {
     "PermissionDenied": EventType.LOG,
 }
 
-WRAPPED_SOURCES = {"claude_code": claude_code.adapt, "cursor": cursor.adapt}
+WRAPPED_SOURCES = {"claude_code": claude_code.adapt, "cursor": cursor.adapt,
+                   "codex": codex.adapt_notify}
 # The channels a direct event may name as its reporter: the hook client's transcript usage
 # says `hook`, so a user sees which channel reported each request. Anything else is the SDK.
 DIRECT_CHANNELS = frozenset({"sdk", "hook"})

@@ -50,7 +50,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ingest.adapters import fields
+from ingest.adapters import codex, fields
 from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
@@ -179,6 +179,8 @@ def adapt_log(item: Item) -> CanonicalEvent:
     """One OTLP log record → a canonical event."""
     if item.error:
         raise InvalidEvent(item.error)
+    if codex.is_codex(item):
+        return codex.adapt_log(item)
     record = item.data
     attrs = attributes(field(record, "attributes"))
     body = any_value(field(record, "body"))

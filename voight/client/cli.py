@@ -13,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
         from voight.client import hook
 
         hook.exit_process(hook.main())
+    if argv[:1] == ["codex-notify"]:  # once per Codex turn: no argparse either
+        from voight.client import codex
+
+        return codex.notify_main(argv[1:])
     return _run(argv)
 
 
@@ -22,12 +26,16 @@ def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="voight", description="Voight client for Claude Code.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("hook", help="Claude Code command hook: reads the hook JSON on stdin")
+    sub.add_parser("codex-notify", help="Codex CLI notify program: the JSON is the last argument")
 
     install = sub.add_parser("install-hooks", help="merge Voight into Claude Code's settings.json")
     scope = install.add_mutually_exclusive_group()
     scope.add_argument("--project", action="store_true", help="./.claude/settings.json")
     scope.add_argument("--user", action="store_true", help="~/.claude/settings.json (default)")
     install.add_argument("--http", action="store_true", help="http hooks + OpenTelemetry env")
+    install.add_argument("--codex", action="store_true",
+                         help="the Codex CLI instead: notify + OpenTelemetry in "
+                              "$CODEX_HOME/config.toml (~/.codex/config.toml)")
     install.add_argument("--url", help="Voight server URL (default: $VOIGHT_URL)")
     install.add_argument("--key", help="ingest API key (default: $VOIGHT_KEY)")
     install.add_argument("--agent", help="agent slug (default: $VOIGHT_AGENT)")

@@ -5,6 +5,7 @@ async hooks overlap), so writes are atomic renames and read-modify-write cycles 
 """
 
 import os
+import time
 
 from voight.client import jsonlite
 
@@ -75,3 +76,16 @@ class Lock:
         if self.fd is not None:
             os.close(self.fd)  # closing releases the flock
             self.fd = None
+
+
+def backup(path: str) -> str:
+    """Copy `path` beside itself with a timestamp (and a counter if that name is taken)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = f"{path}.bak-{stamp}"
+    n = 1
+    while os.path.exists(backup):
+        n += 1
+        backup = f"{path}.bak-{stamp}-{n}"
+    with open(path, "rb") as src, open(backup, "wb") as dst:
+        dst.write(src.read())
+    return backup

@@ -15,7 +15,8 @@ import json
 import os
 import shlex
 import sys
-import time
+
+from voight.client import fs
 
 EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
@@ -133,25 +134,13 @@ def install(
         return False, None
     backup = None
     if os.path.exists(path):
-        backup = _backup(path)
+        backup = fs.backup(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.voight-tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
     return True, backup
-
-
-def _backup(path: str) -> str:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    backup = f"{path}.bak-{stamp}"
-    n = 1
-    while os.path.exists(backup):
-        n += 1
-        backup = f"{path}.bak-{stamp}-{n}"
-    with open(path, "rb") as src, open(backup, "wb") as dst:
-        dst.write(src.read())
-    return backup
 
 
 def our_handlers(path: str) -> dict[str, list[dict]]:
@@ -190,6 +179,10 @@ def run(args) -> int:
     url = (args.url or config.url()).rstrip("/")
     key = args.key if args.key is not None else config.key()
     agent = args.agent or config.agent()
+    if getattr(args, "codex", False):
+        from voight.client import codex
+
+        return codex.install_command(url, key, agent)
     path = settings_path(project=args.project)
     try:
         changed, backup = install(path, http=args.http, url=url, key=key, agent=agent)
