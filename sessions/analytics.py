@@ -24,7 +24,7 @@ Definitions (docs/analytics.md says the same to users):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -43,6 +43,7 @@ UNATTRIBUTED = "unattributed"
 MCP_PREFIX = "mcp__"
 LINES_METRIC = "lines_of_code.count"
 ACTIVE_METRIC = "active_time.total"
+ZERO_DAYS_BACK = 366
 
 
 @dataclass
@@ -74,7 +75,9 @@ class Totals:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "active_time_s": round(self.active_time_s, 3),
+        """The totals (a Row's key left out), as the API and CSV write them."""
+        values = {name: getattr(self, name) for name in Totals.__dataclass_fields__}
+        return {**values, "active_time_s": round(self.active_time_s, 3),
                 "tool_success_rate": self.tool_success_rate}
 
 
@@ -182,14 +185,7 @@ def _rows(sessions: QuerySet, dims: Dims, since) -> dict[tuple, Row]:
 
 def _ranked(rows, names: tuple[str, ...]) -> list[dict]:
     ordered = sorted(rows, key=lambda r: (-r.sessions, -r.cost_usd, [str(k) for k in r.key]))
-    return [{**dict(zip(names, r.key, strict=True)), **r.as_dict()} | {"key": None}
-            for r in ordered]
-
-
-def _clean(rows: list[dict]) -> list[dict]:
-    for row in rows:
-        row.pop("key", None)
-    return rows
+    return [{**dict(zip(names, r.key, strict=True)), **r.as_dict()} for r in ordered]
 
 
 def key_users(agent_ids) -> dict[int, str]:
@@ -215,14 +211,14 @@ def by_developer(sessions: QuerySet, since=None) -> list[dict]:
         name = developer or people.get(agent_id) or UNATTRIBUTED
         target = merged.setdefault((name,), Row(key=(name,)))
         target.add(row)
-    return _clean(_ranked(merged.values(), ("developer",)))
+    return _ranked(merged.values(), ("developer",))
 
 
 def by_repository(sessions: QuerySet, since=None) -> list[dict]:
     """Totals per repository (the session's working directory) and git branch."""
     rows = _rows(sessions, {"path": lambda p: F(f"{p}project_path"),
                             "branch": lambda p: F(f"{p}git_branch")}, since)
-    return _clean(_ranked(rows.values(), ("repository", "branch")))
+    return _ranked(rows.values(), ("repository", "branch"))
 
 
 def tool_kind(name: str) -> tuple[str, str]:
@@ -299,17 +295,24 @@ def per_day(sessions: QuerySet, since=None) -> list[dict]:
     TIME_ZONE, UTC unless set), every day of the window present (zeros included)."""
     totals = _rows(sessions, {"day": lambda p: TruncDate(f"{p}started_at")}, since)
     today = timezone.localdate()
-    if since is not None:
-        first = timezone.localtime(since).date()
+    data_first = min((k[0] for k in totals), default=None)
+    if since is None:
+        first = data_first or today
     else:
-        first = min((k[0] for k in totals), default=today)
+        # The window's first day; a window reaching back more than a year starts at its
+        # first session instead (a year back without one): `started_after=0001-01-01`
+        # must not answer 740,000 empty days.
+        first = timezone.localtime(since).date()
+        year_back = today - timedelta(days=ZERO_DAYS_BACK)
+        if first < year_back:
+            first = max(first, data_first or year_back)
     last = max([today, *(k[0] for k in totals)])
     out, current = [], first
     while current <= last:
         row = totals.get((current,), Row(key=(current,)))
-        out.append({"day": current, **row.as_dict()} | {"key": None})
+        out.append({"day": current, **row.as_dict()})
         current += timedelta(days=1)
-    return _clean(out)
+    return out
 
 
 def overall(days: list[dict]) -> dict:

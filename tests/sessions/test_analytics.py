@@ -222,3 +222,14 @@ def test_other_teams_are_not_counted(ingested, other_team):
     sessions, since = report([ingested.pk])
     assert "/x" not in [r["repository"] for r in analytics.by_repository(sessions, since)]
     assert ToolCall.objects.filter(session__team=other_team).count() == 0
+
+
+def test_an_absurd_window_answers_days_from_the_first_session_only(team):
+    start = timezone.now() - timedelta(days=3)
+    factories.SessionFactory(agent=factories.AgentFactory(team=team), started_at=start)
+    sessions, since = report([team.pk], since="all", started_after="0001-01-02T00:00:00Z")
+    days = analytics.per_day(sessions, since)
+    assert days[0]["day"] == timezone.localdate(start) and len(days) == 4
+    empty, since = report([team.pk], since="all", started_after="0001-01-02T00:00:00Z",
+                          agent="nobody")
+    assert len(analytics.per_day(empty, since)) == 367
