@@ -13,7 +13,7 @@ import zoneinfo
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -50,10 +50,18 @@ def _zone(value: str | None):
         raise exceptions.ValidationError({"tz": ["not a known IANA time zone"]}) from None
 
 
+class AnalyticsSerializer(serializers.Serializer):
+    """The answer's shape: `results`, one object per row, the breakdown's columns
+    (docs/analytics.md)."""
+
+    results = serializers.ListField(child=serializers.DictField())
+
+
 class AnalyticsViewSet(MeViewSet):
     """Totals per developer, repository and branch, day, tool, MCP server and skill."""
 
     queryset = Session.objects.all()
+    serializer_class = AnalyticsSerializer
     renderer_classes = [JSONRenderer, CSVRenderer]
     pagination_class = None
     # Documents the filter's parameters; the actions run the filter themselves.
