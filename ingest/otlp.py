@@ -210,6 +210,12 @@ class Item:
     scope: dict[str, Any]
     data: dict[str, Any]
     error: str = ""  # a problem found while decoding: the item is rejected with it
+    # Which event of a span that stands for several (`ingest.adapters.otlp.turn_items`).
+    part: str = ""
+    # The session and the agent of the record's trace, for a record that names none
+    # (`ingest.adapters.otlp.session_hints`).
+    session: str = ""
+    agent: str = ""
 
 
 def items(body: dict, signal: Signal) -> Iterator[Item]:

@@ -12,18 +12,19 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ingest import keys, pipeline, rollups
 from ingest.adapters import otlp as adapter
+from ingest.models import StagedEvent
 from ingest.otlp import Item
 from ingest.pipeline import IngestContext, ItemResult, events_ingest
 from ingest.schema import CanonicalEvent, EventType
 from sessions import broadcast
 from sessions.models import Session
 from sessions.status import sessions_recompute_status
-from traces.models import Event
+from traces.models import Event, Trace
 
 MAX_MESSAGES = 5
 
@@ -115,6 +116,43 @@ def tool_results_merge(team_id: int, events: list[CanonicalEvent]) -> None:
     Session.objects.bulk_update(
         changed, ["tool_call_count", "distinct_tools", "distinct_tool_count", "updated_at"]
     )
+
+
+def otlp_items_prepare(ctx: IngestContext, items: list[Item], *, spans: bool) -> list[Item]:
+    """An export's log records or spans ready for their adapter: each joined to its trace's
+    session (and agent) when it names none, each turn span followed by its prompt and stop."""
+    items = adapter.session_hints(items, lambda trace_ids: trace_facts(ctx.team.pk, trace_ids))
+    return adapter.turn_items(items) if spans else items
+
+
+def trace_facts(team_id: int, trace_ids: set[str]) -> adapter.TraceFacts:
+    """{trace id: (its session's external id, its agent's slug)} of the traces the team has,
+    staged or stored. Staged rows first: a fold that stores them between the two reads is
+    then seen by the second."""
+    facts = staged_trace_facts(team_id, trace_ids)
+    facts.update({
+        trace_id: (session, agent) for trace_id, session, agent in
+        Trace.objects.filter(team_id=team_id, trace_id__in=sorted(trace_ids))
+        .values_list("trace_id", "session__external_id", "agent__slug")
+    })
+    return facts
+
+
+def staged_trace_facts(team_id: int, trace_ids: set[str]) -> adapter.TraceFacts:
+    # The staging table is a short backlog (bounded by VOIGHT_BACKLOG_*): reading its OTel
+    # rows is cheap, and only exports with records that name no session do.
+    table = StagedEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT DISTINCT ON (e.trace_id) e.trace_id, e.session, e.agent FROM ("
+            f"  SELECT id, body::jsonb ->> 'trace_id' AS trace_id,"
+            f"    body::jsonb ->> 'session_external_id' AS session,"
+            f"    coalesce(body::jsonb ->> 'agent_slug', '') AS agent"
+            f"  FROM {table} WHERE team_id = %s AND adapter = %s AND failed_at IS NULL"
+            f") e WHERE e.trace_id = ANY(%s) ORDER BY e.trace_id, e.id",
+            [team_id, StagedEvent.Adapter.OTEL_EVENT, sorted(trace_ids)],
+        )
+        return {trace_id: (session, agent) for trace_id, session, agent in cursor.fetchall()}
 
 
 MetricGroup = tuple[str, str | None, list[adapter.MetricPoint]]  # session id, agent, points

@@ -18,7 +18,12 @@ from ingest import otlp, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import codex
 from ingest.adapters import otlp as adapter
-from ingest.otlp_services import ExportResult, otlp_events_ingest, otlp_metrics_ingest
+from ingest.otlp_services import (
+    ExportResult,
+    otlp_events_ingest,
+    otlp_items_prepare,
+    otlp_metrics_ingest,
+)
 from ingest.otlp_staging import otlp_events_stage, otlp_metrics_stage
 from ingest.parsing import BodyError
 from ingest.pipeline import IngestContext
@@ -51,7 +56,7 @@ def _events(adapt, *, spans: bool = False):
     (`VOIGHT_FOLD=request`). The Codex CLI's noise is accepted and not stored."""
 
     def handle(ctx: IngestContext, items) -> ExportResult:
-        items = codex.kept(items, spans=spans)
+        items = otlp_items_prepare(ctx, codex.kept(items, spans=spans), spans=spans)
         if settings.VOIGHT_FOLD == "thread":
             return otlp_events_stage(ctx, items, adapt)
         return otlp_events_ingest(ctx, items, adapt)
@@ -62,7 +67,7 @@ def _events(adapt, *, spans: bool = False):
 @csrf_exempt
 @require_POST
 def logs(request):
-    return _export(request, otlp.LOGS, "log records", _events(adapter.adapt_log))
+    return _export(request, otlp.LOGS, "log records", _events(adapter.adapt_log, spans=False))
 
 
 @csrf_exempt

@@ -21,7 +21,7 @@ from ingest import capping, keys, privacy, rollups, sql, stitching
 from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
 from ingest.status_refresh import sessions_status_refresh_locked
-from sessions import alerts, broadcast
+from sessions import alerts, broadcast, budget_checks
 from sessions.models import Agent, Session
 from sessions.status import TIME_ENDS
 from traces.models import Event, EventKey, ToolCall, Trace
@@ -128,6 +128,10 @@ def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
 
 def source_default_agent(event: CanonicalEvent, default_agent: str) -> str:
     """The agent of an event that names none and whose session is new."""
+    if event.agent_kind:
+        # Its adapter knows which agent sent it (the Gemini CLI's hooks share Claude Code's
+        # SessionStart/SessionEnd names): the source's default stands.
+        return default_agent
     if codex.is_codex_event(event):
         return codex.AGENT_SLUG
     if event.hook_event_name in claude_code.HOOK_TYPES or event.source == "otel":
@@ -176,6 +180,8 @@ def _locked_sessions_query(values: list):
 
 
 def _agent_kind(event: CanonicalEvent) -> str:
+    if event.agent_kind:
+        return event.agent_kind
     if codex.is_codex_event(event):
         return Agent.Kind.CODEX
     if event.hook_event_name and event.hook_event_name[:1].isupper():
@@ -217,6 +223,8 @@ def events_ingest(
             if ctx.alert_rules is not False:
                 alerts.alerts_evaluate_ingest(ctx.team.pk, touched, now=ctx.now,
                                               agents=agents.values())
+            budget_checks.budgets_evaluate_ingest(ctx.team.pk, [e for _, e in valid], now=ctx.now,
+                                                  agents=agents.values())
             broadcast.sessions_changed(ctx.team.pk, touched, [p.trace_pk for p in pending])
     return with_pause_state(outcome, ctx, list(agents.values()))
 

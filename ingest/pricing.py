@@ -10,6 +10,11 @@ gpt-4.1, o3, o4-mini, codex-mini, gpt-5 and gpt-5.1; OpenAI's Codex rate card (H
 checked 2026-05-13, credits per million tokens at 25 credits = $1) for gpt-5.2 to gpt-5.5.
 Reasoning tokens are output tokens and priced as output; OpenAI's cached tokens are part
 of its input count, which the adapters split off before pricing (ingest/adapters/codex.py).
+
+Google's models (what the Gemini CLI runs): Google's Gemini API pricing page
+(https://ai.google.dev/gemini-api/docs/pricing, paid tier, standard — not batch — prices),
+where cached input has its own price per model and the Pro models cost more per token for
+a request whose prompt is longer than 200k tokens (`long_context`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ class Price:
     # Providers price cached input differently (Anthropic 0.1x input, OpenAI and Google per
     # model); None means Anthropic's rule.
     cached_input: Decimal | None = None
+    # The price of a request whose prompt (input, cached and cache-written tokens) is longer
+    # than `long_context_from` tokens, for models priced by prompt length (Gemini Pro).
+    long_context: Price | None = None
+    long_context_from: int = 0
 
     @property
     def cache_write_5m(self) -> Decimal:
@@ -48,6 +57,10 @@ def _p(inp: str, out: str, cached: str | None = None) -> Price:
     return Price(Decimal(inp), Decimal(out), None if cached is None else Decimal(cached))
 
 
+def _tiered(short: Price, long: Price, above: int = 200_000) -> Price:
+    return dataclasses.replace(short, long_context=long, long_context_from=above)
+
+
 # Ordered most specific first: the first pattern that matches the model id wins.
 PRICES: list[tuple[re.Pattern[str], Price]] = [
     (re.compile(r"opus-4-(?:[5-9]|\d\d)(?!\d)|opus-[5-9]"), _p("5", "25")),
@@ -59,6 +72,14 @@ PRICES: list[tuple[re.Pattern[str], Price]] = [
     (re.compile(r"3-5-haiku|haiku-3-5"), _p("0.80", "4")),
     (re.compile(r"3-haiku|haiku-3"), _p("0.25", "1.25")),
     (re.compile(r"fable|mythos"), _p("10", "50")),
+    # Google (the Gemini CLI's models). Output includes thinking tokens. The 3.1 Pro preview
+    # is priced as 3 Pro. Models the page does not price yet (the CLI's gemini-3.5-flash and
+    # -flash-lite, gemini-3.8-flash) have no price: their requests keep their tokens, cost 0.
+    (re.compile(r"gemini-2\.5-pro"), _tiered(_p("1.25", "10", "0.125"), _p("2.50", "15", "0.25"))),
+    (re.compile(r"gemini-2\.5-flash-lite"), _p("0.10", "0.40", "0.01")),
+    (re.compile(r"gemini-2\.5-flash(?!-image|-lite)"), _p("0.30", "2.50", "0.03")),
+    (re.compile(r"gemini-3(?:\.1)?-pro"), _tiered(_p("2", "12", "0.20"), _p("4", "18", "0.40"))),
+    (re.compile(r"gemini-3-flash(?!-lite)"), _p("0.50", "3", "0.05")),
     # OpenAI, most specific first ("gpt-5.4-mini" before "gpt-5.4", "-mini" before "gpt-5").
     (re.compile(r"gpt-5\.5"), _p("5", "30", "0.50")),
     (re.compile(r"gpt-5\.4-mini"), _p("0.75", "4.50", "0.075")),
@@ -106,6 +127,9 @@ def request_cost(
     price = price_for(model)
     if price is None:
         return None
+    prompt = max(input_tokens, 0) + max(cache_read_tokens, 0) + max(cache_write_tokens, 0)
+    if price.long_context is not None and prompt > price.long_context_from:
+        price = price.long_context
     one_hour = min(max(cache_write_1h_tokens, 0), max(cache_write_tokens, 0))
     five_min = max(cache_write_tokens, 0) - one_hour
     total = (

@@ -22,9 +22,16 @@ CONTENT_FIELDS = frozenset({
     # Claude Code 2.1.332: MessageDisplay streams the reply as `delta`; OTel user_prompt
     # repeats the prompt as `prompt_text`.
     "delta", "prompt_text",
+    # OpenTelemetry GenAI: messages, instructions and tool I/O as span or event attributes
+    # (current names, then the older ones).
+    "gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments", "gen_ai.tool.call.result", "gen_ai.prompt",
+    "gen_ai.completion", "gen_ai.event.content",
     # The Codex CLI's notify JSON.
     "last-assistant-message", "input-messages",
 })
+# Older GenAI instrumentations flatten messages into `gen_ai.prompt.0.content` ...
+CONTENT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.")
 
 DROPPED_KEY = "_voight_dropped"
 
@@ -43,12 +50,17 @@ def strip_content(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _without_content(node: Any, dropped: set[str]) -> Any:
     if isinstance(node, dict):
-        dropped.update(key for key in node if key in CONTENT_FIELDS)
+        content = {key for key in node if _is_content(key)}
+        dropped.update(content)
         return {key: _without_content(value, dropped) for key, value in node.items()
-                if key not in CONTENT_FIELDS}
+                if key not in content}
     if isinstance(node, list):
         return [_without_content(value, dropped) for value in node]
     return node
+
+
+def _is_content(key: str) -> bool:
+    return key in CONTENT_FIELDS or key.startswith(CONTENT_PREFIXES)
 
 
 def normalise_level(value: Any) -> str:

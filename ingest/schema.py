@@ -80,6 +80,9 @@ class CanonicalEvent:
     session_external_id: str
     ts: datetime | None = None
     agent_slug: str | None = None
+    # The kind of agent the source is (`Agent.Kind`), for an agent this event creates; ""
+    # lets the pipeline guess it.
+    agent_kind: str = ""
     trace_id: str | None = None
     prompt_id: str | None = None
     tool_name: str = ""

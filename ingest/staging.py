@@ -44,7 +44,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ingest import privacy
-from ingest.adapters import canonical, claude_code, codex, cursor
+from ingest.adapters import canonical, claude_code, codex, cursor, gemini_cli_hooks
 from ingest.adapters.otlp import MetricPoint
 from ingest.models import StagedEvent
 from ingest.otlp_services import metrics_store, tool_results_merge
@@ -137,6 +137,7 @@ def _client_event(body, *, key: str | None = None) -> CanonicalEvent:
 ADAPTERS = {
     A.CLAUDE_CODE: claude_code.adapt,
     A.CURSOR: cursor.adapt,
+    A.GEMINI_CLI: gemini_cli_hooks.adapt,
     A.CODEX: codex.adapt_notify,
     A.CLAUDE_CODE_CLIENT: _client_event,
     A.EVENT: event_loads,

@@ -6,6 +6,7 @@ urlpatterns = [
     path("ingest", views.ingest_batch, name="ingest"),
     path("hooks/claude-code", views.claude_code_hook, name="hook-claude-code"),
     path("hooks/cursor", views.cursor_hook, name="hook-cursor"),
+    path("hooks/gemini-cli", views.gemini_cli_hook, name="hook-gemini-cli"),
     path("hooks/codex", views.codex_notify, name="hook-codex"),
     path("sessions", views.sdk_session_open, name="sdk-session-open"),
     path("sessions/<str:session_ref>/heartbeat", views.sdk_session_heartbeat,

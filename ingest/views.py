@@ -191,6 +191,24 @@ def cursor_hook(request):
     return HttpResponse(status=200)
 
 
+def _gemini_cli_can_deny(event: CanonicalEvent) -> bool:
+    return event.hook_event_name == "BeforeTool"
+
+
+@csrf_exempt
+@require_POST
+def gemini_cli_hook(request):
+    """`POST /v1/hooks/gemini-cli`: one Gemini CLI hook JSON (sent by `voight gemini-hook`).
+    A BeforeTool of a paused agent is answered with the Gemini CLI's deny decision; everything
+    else with an empty object (what a command hook prints to say nothing)."""
+    hook = _hook(request, StagedEvent.Adapter.GEMINI_CLI, _gemini_cli_can_deny)
+    if not isinstance(hook, Hook):
+        return hook
+    if hook.target.paused and _gemini_cli_can_deny(hook.event):
+        return JsonResponse({"decision": "deny", "reason": _record_denial(hook)})
+    return JsonResponse({})
+
+
 @csrf_exempt
 @require_POST
 def codex_notify(request):

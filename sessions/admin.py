@@ -1,9 +1,12 @@
 import json
 
 from django.contrib import admin, messages
+from django.utils import timezone
 from django.utils.html import format_html
 
-from sessions.models import Agent, AlertRule, Decision, Session, Signal
+from sessions.budget_services import budget_save
+from sessions.budget_spend import budget_states
+from sessions.models import Agent, AlertRule, Budget, BudgetCrossing, Decision, Session, Signal
 from sessions.services import agent_pause, agent_resume
 from traces.services import sessions_acknowledge
 
@@ -55,11 +58,50 @@ class AlertRuleAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "team", "scope", "period", "limit_usd", "spent",
+                    "pause_at_limit", "enabled"]
+    list_filter = ["team", "scope", "period", "pause_at_limit", "enabled"]
+    search_fields = ["name", "repository", "agent__slug", "developer__username"]
+    raw_id_fields = ["agent", "developer"]
+    list_select_related = ["team", "agent", "developer"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("team", "agent", "developer")
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        # The page's budgets' spend in one query, not one per row.
+        # Kept on the listed rows themselves (the admin instance is shared by every request).
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:
+            for state in budget_states(list(changelist.result_list), timezone.now()):
+                state.budget.state = state
+        return response
+
+    @admin.display(description="spent this period")
+    def spent(self, obj):
+        state = getattr(obj, "state", None)
+        return f"{state.spent_display} ({state.percent:g} %)" if state else "—"
+
+    def save_model(self, request, obj, form, change):
+        budget_save(obj)
+
+
+@admin.register(BudgetCrossing)
+class BudgetCrossingAdmin(admin.ModelAdmin):
+    list_display = ["crossed_at", "budget", "percent", "period_start", "spent_usd", "limit_usd"]
+    list_filter = ["percent"]
+    raw_id_fields = ["budget", "signal"]
+
+
 @admin.register(Signal)
 class SignalAdmin(admin.ModelAdmin):
-    list_display = ["fired_at", "rule", "session", "agent", "message"]
+    list_display = ["fired_at", "source", "session", "agent", "message"]
     list_filter = ["team", "rule__kind"]
-    raw_id_fields = ["session", "rule", "agent"]
+    raw_id_fields = ["session", "rule", "budget", "agent"]
 
 
 @admin.register(Decision)

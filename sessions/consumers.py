@@ -43,6 +43,7 @@ from sessions.views.shared import session_kpi_strip
 from traces.filters import TraceFilter
 from traces.models import Event, Trace
 from voight.web import lists, presenters
+from voight.web.usage_folding import fold_live, with_request_usage
 
 logger = logging.getLogger(__name__)
 
@@ -170,17 +171,19 @@ def _session_page(subscription, team_ids) -> dict:
     }
     after = subscription["after"]
     if after is not None:
-        events = list(Event.objects.filter(session=session, pk__gt=after).order_by("pk")
-                      [:MAX_EVENTS + 1])
+        events = list(with_request_usage(Event.objects.filter(session=session, pk__gt=after))
+                      .order_by("pk")[:MAX_EVENTS + 1])
         if len(events) > MAX_EVENTS:
             events, out["overflow"] = events[:MAX_EVENTS], True
         if events:
-            labels = dict(Trace.objects.filter(pk__in={e.trace_id for e in events if e.trace_id})
+            shown = Event.objects.filter(session=session, pk__lte=after)
+            rows = fold_live(sorted(events, key=lambda e: (e.ts, e.pk)), shown)
+            labels = dict(Trace.objects.filter(pk__in={e.trace_id for e in rows if e.trace_id})
                           .values_list("pk", "trace_id"))
             out["events"] = [
                 {"id": e.pk, "html": render_to_string("sessions/partials/event_row.html",
                                                       {"e": e})}
-                for e in presenters.decorate_events(events, labels)
+                for e in presenters.decorate_events(rows, labels)
             ]
             subscription["after"] = events[-1].pk
         out["after"] = subscription["after"]
@@ -209,7 +212,8 @@ def _trace_page(subscription, team_ids) -> dict:
     out = {"header": render_to_string("traces/partials/trace_header.html",
                                       trace_header_context(trace))}
     after = subscription["after"] or 0
-    new = list(Event.objects.filter(trace=trace, pk__gt=after).order_by("pk")[:MAX_EVENTS + 1])
+    new = list(with_request_usage(Event.objects.filter(trace=trace, pk__gt=after))
+               .order_by("pk")[:MAX_EVENTS + 1])
     if len(new) > MAX_EVENTS:
         new, out["overflow"] = new[:MAX_EVENTS], True
     if new:
@@ -218,7 +222,9 @@ def _trace_page(subscription, team_ids) -> dict:
         related = list(Event.objects.filter(trace=trace, tool_use_id__in=keys)
                        .exclude(pk__in=[e.pk for e in new])) if keys else []
         events = sorted(new + related, key=lambda e: (e.ts, e.pk))
-        items = presenters.trace_items(presenters.decorate_events(events))
+        rows = fold_live(events, Event.objects.filter(trace=trace, pk__lte=after)
+                         .exclude(pk__in=[e.pk for e in related]), redrawn=bool(related))
+        items = presenters.trace_items(presenters.decorate_events(rows))
         out["items"] = [
             {"id": item["dom_id"], "html": render_to_string("traces/partials/trace_item.html",
                                                             {"item": item})}

@@ -21,11 +21,26 @@ def duration_expression():
     )
 
 
+class BlankTolerantChoicesField(django_filters.fields.MultipleChoiceField):
+    """A select's "any" option submits an empty value: it means no filter, not a bad one."""
+
+    def clean(self, value):
+        return super().clean([v for v in value or [] if v not in ("", None)])
+
+
+class AnyOfFilter(django_filters.MultipleChoiceFilter):
+    field_class = BlankTolerantChoicesField
+
+
 class SessionFilter(django_filters.FilterSet):
     since = ValidatedSinceFilter(field_name="started_at", help_text="24h, 7d, 30d or all")
     started_after = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
     started_before = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt")
     agent = django_filters.CharFilter(field_name="agent__slug", help_text="agent slug")
+    agent_kind = AnyOfFilter(
+        field_name="agent__kind", choices=Agent.Kind.choices,
+        help_text="the agent's kind; repeat the parameter for several",
+    )
     status = django_filters.MultipleChoiceFilter(choices=Session.Status.choices)
     min_duration = django_filters.NumberFilter(
         method="filter_min_duration", help_text="minimum duration in seconds"

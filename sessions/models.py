@@ -41,6 +41,11 @@ class Agent(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
     paused_at = models.DateTimeField(null=True, blank=True)
     paused_reason = models.CharField(max_length=500, blank=True)
+    # The budget whose limit paused the agent: set only by a budget's enforcement, cleared by
+    # any resume or manual pause, so the next period resumes only the pauses a budget made.
+    paused_budget = models.ForeignKey(
+        "Budget", null=True, blank=True, on_delete=models.SET_NULL, related_name="paused_agents",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(null=True, blank=True)
 
@@ -218,7 +223,11 @@ class AlertRule(models.Model):
 
 class Signal(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="signals")
-    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="signals")
+    # Fired by an alert rule or by a budget crossing a threshold, exactly one of the two.
+    rule = models.ForeignKey(
+        AlertRule, null=True, blank=True, on_delete=models.CASCADE, related_name="signals")
+    budget = models.ForeignKey(
+        "Budget", null=True, blank=True, on_delete=models.CASCADE, related_name="signals")
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="signals")
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="signals")
     message = models.CharField(max_length=500)
@@ -230,13 +239,22 @@ class Signal(models.Model):
     class Meta:
         # A rule fires once per session: no storm of duplicates.
         constraints = [
-            models.UniqueConstraint(fields=["rule", "session"], name="signal_once_per_session")
+            models.UniqueConstraint(fields=["rule", "session"], name="signal_once_per_session"),
+            models.CheckConstraint(
+                condition=models.Q(rule__isnull=False, budget__isnull=True)
+                | models.Q(rule__isnull=True, budget__isnull=False),
+                name="signal_rule_or_budget"),
         ]
         indexes = [models.Index(fields=["team", "-fired_at"], name="signal_team_fired")]
         ordering = ["-fired_at"]
 
     def __str__(self) -> str:
         return self.message
+
+    @property
+    def source(self):
+        """The rule or budget that fired it."""
+        return self.rule if self.rule_id else self.budget
 
 
 class Decision(models.Model):
@@ -277,3 +295,137 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.outcome}"
+
+
+class Budget(models.Model):
+    """A spending limit in USD for a scope over a calendar period of the team's time zone.
+
+    Spend is the sum of `Usage.cost_usd` (what the sessions show) whose `ts` falls in the
+    current period; see sessions.budgets for the scopes and when they are checked.
+    """
+
+    class Scope(models.TextChoices):
+        TEAM = "team"
+        AGENT = "agent"
+        # A team member: the agents whose keys are bound to them (ApiKey.user + ApiKey.agent).
+        DEVELOPER = "developer"
+        # A project directory: sessions whose project_path is it or lies under it.
+        REPOSITORY = "repository"
+
+    class Period(models.TextChoices):
+        DAY = "day"
+        WEEK = "week"  # ISO weeks: Monday 00:00
+        MONTH = "month"
+
+    THRESHOLDS = (80, 90, 100)
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="budgets")
+    name = models.CharField(max_length=200, blank=True)
+    scope = models.CharField(max_length=12, choices=Scope.choices, default=Scope.TEAM)
+    agent = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    developer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="budgets")
+    repository = models.CharField(
+        max_length=500, blank=True, help_text="A project directory, as sessions report it.")
+    period = models.CharField(max_length=5, choices=Period.choices, default=Period.MONTH)
+    limit_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    pause_at_limit = models.BooleanField(
+        default=False, help_text="At 100 % pause the agents in scope (resumable; the next "
+                                 "period resumes them).")
+    webhook_url = models.URLField(blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TeamScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(limit_usd__gt=0), name="budget_limit_positive"),
+            # Exactly the target its scope names, so no budget is ambiguous.
+            models.CheckConstraint(name="budget_scope_target", condition=(
+                models.Q(scope="team", agent__isnull=True, developer__isnull=True, repository="")
+                | models.Q(scope="agent", agent__isnull=False, developer__isnull=True,
+                           repository="")
+                | models.Q(scope="developer", agent__isnull=True, developer__isnull=False,
+                           repository="")
+                | (models.Q(scope="repository", agent__isnull=True, developer__isnull=True)
+                   & ~models.Q(repository=""))
+            )),
+        ]
+        ordering = ["team_id", "pk"]
+
+    def __str__(self) -> str:
+        if self.name:
+            return self.name
+        return f"{self.get_period_display().lower()}ly ${self.limit_usd:,.2f} for {self.target}"
+
+    def clean(self) -> None:
+        """The checks a form, the admin and the API share: the scope names its target, and
+        only its target, and the target belongs to the budget's team."""
+        from django.core.exceptions import ValidationError
+
+        from voight.models import Membership
+
+        errors: dict[str, str] = {}
+        scope, S = self.scope, self.Scope
+        self.repository = (self.repository or "").strip()
+        if self.limit_usd is not None and self.limit_usd <= 0:
+            errors["limit_usd"] = "The limit must be more than $0."
+        if scope == S.AGENT:
+            if not self.agent_id:
+                errors["agent"] = "An agent budget needs an agent."
+            elif self.team_id and self.agent.team_id != self.team_id:
+                errors["agent"] = "This agent is not in the budget's team."
+        if scope == S.DEVELOPER:
+            if not self.developer_id:
+                errors["developer"] = "A developer budget needs a team member."
+            elif self.team_id and not Membership.objects.filter(
+                    team_id=self.team_id, user_id=self.developer_id).exists():
+                errors["developer"] = "This person is not a member of the budget's team."
+        if scope == S.REPOSITORY and not self.repository:
+            errors["repository"] = "A repository budget needs a project directory."
+        if errors:
+            raise ValidationError(errors)
+        # Fields the scope does not use are cleared rather than refused: a form that
+        # switches scope still holds the old target.
+        if scope != S.AGENT:
+            self.agent = None
+        if scope != S.DEVELOPER:
+            self.developer = None
+        if scope != S.REPOSITORY:
+            self.repository = ""
+
+    @property
+    def target(self) -> str:
+        if self.scope == self.Scope.AGENT and self.agent_id:
+            return f"agent {self.agent.slug}"
+        if self.scope == self.Scope.DEVELOPER and self.developer_id:
+            return f"developer {self.developer.get_username()}"
+        if self.scope == self.Scope.REPOSITORY:
+            return f"repository {self.repository}"
+        return "the team"
+
+
+class BudgetCrossing(models.Model):
+    """A budget passing one of its thresholds in one period: the unique constraint is what
+    makes a crossing fire once, however many folds evaluate it at once."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="crossings")
+    period_start = models.DateTimeField()
+    percent = models.PositiveSmallIntegerField()
+    spent_usd = models.DecimalField(max_digits=14, decimal_places=6)
+    limit_usd = models.DecimalField(max_digits=12, decimal_places=2)
+    signal = models.OneToOneField(
+        Signal, null=True, blank=True, on_delete=models.SET_NULL, related_name="crossing")
+    crossed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(
+            fields=["budget", "period_start", "percent"], name="budget_crossing_once")]
+        ordering = ["budget_id", "-period_start", "percent"]
+
+    def __str__(self) -> str:
+        return f"{self.budget} {self.percent}% at {self.period_start:%Y-%m-%d}"

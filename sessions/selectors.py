@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from django.db.models import Avg, Count, Max, Q, QuerySet, Sum
@@ -11,6 +12,7 @@ from sessions.filters import duration_expression
 from sessions.models import Agent, Session
 from traces.models import ToolCall, Usage
 from voight.models import Membership, Team
+from voight.percentiles import PercentileCont
 
 
 def teams_for(principal) -> QuerySet:
@@ -61,6 +63,35 @@ def session_latency(session: Session) -> dict:
     )
     return {"p50_ms": percentile(durations, 0.5), "p95_ms": percentile(durations, 0.95),
             "measured_calls": len(durations)}
+
+
+def tool_latency(sessions: QuerySet, bounds: Sequence[int]) -> list[dict]:
+    """Per tool of the sessions' timed calls: `calls`, `p50_ms` and `p95_ms` (continuous
+    percentiles from the database) and `buckets`, the calls per latency range: under
+    bounds[0], then [bounds[i-1], bounds[i]), then the rest. One query, grouped by tool."""
+    ranges, lower = [], None
+    for bound in [*bounds, None]:
+        condition = Q()
+        if lower is not None:
+            condition &= Q(duration_ms__gte=lower)
+        if bound is not None:
+            condition &= Q(duration_ms__lt=bound)
+        ranges.append(condition)
+        lower = bound
+    rows = (
+        ToolCall.objects.filter(session__in=sessions.values("pk"), duration_ms__isnull=False)
+        .values("tool_name").order_by()
+        .annotate(
+            calls=Count("pk"),
+            p50_ms=PercentileCont("duration_ms", 0.5), p95_ms=PercentileCont("duration_ms", 0.95),
+            **{f"bucket_{i}": Count("pk", filter=condition) for i, condition in enumerate(ranges)},
+        )
+    )
+    return [{
+        "tool_name": row["tool_name"], "calls": row["calls"],
+        "p50_ms": row["p50_ms"], "p95_ms": row["p95_ms"],
+        "buckets": [row[f"bucket_{i}"] for i in range(len(ranges))],
+    } for row in rows]
 
 
 def session_cost_by_model(session: Session) -> list[dict]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from sessions import alerts, lifecycle, retention
+from sessions import alerts, budget_checks, lifecycle, retention
 from sessions.webhooks import deliver_webhook
 
 # deliver_webhook is defined beside its service, so the alerts that queue it need not import
 # this module (which imports them); it is listed here so every task of the app is found
 # through sessions.tasks.
-__all__ = ["deliver_webhook", "evaluate_alert_windows", "prune_retention", "recompute_statuses"]
+__all__ = ["deliver_webhook", "evaluate_alert_windows", "evaluate_budgets", "prune_retention", "recompute_statuses"]
 
 
 @shared_task
@@ -26,6 +26,11 @@ def recompute_statuses() -> int:
 @shared_task
 def evaluate_alert_windows() -> int:
     return alerts.alerts_evaluate_windows()
+
+
+@shared_task
+def evaluate_budgets() -> int:
+    return budget_checks.budgets_evaluate_all()
 
 
 @shared_task

@@ -27,7 +27,19 @@ class WebhookError(Exception):
     """One delivery attempt failed (network error, timeout or a non-2xx answer)."""
 
 
+def _budget_payload(signal: Signal) -> dict[str, Any]:
+    budget, crossing = signal.budget, getattr(signal, "crossing", None)
+    return {
+        "id": budget.pk, "name": str(budget), "scope": budget.scope, "target": budget.target,
+        "period": budget.period, "limit_usd": budget.limit_usd,
+        "pause_at_limit": budget.pause_at_limit,
+        "percent": crossing.percent if crossing else None,
+        "period_start": crossing.period_start if crossing else None,
+    }
+
+
 def signal_payload(signal: Signal) -> dict[str, Any]:
+    """A rule's signal names its rule (`budget` null), a budget's its budget (`rule` null)."""
     rule, session, agent = signal.rule, signal.session, signal.agent
     return {
         "type": "signal.fired",
@@ -38,7 +50,8 @@ def signal_payload(signal: Signal) -> dict[str, Any]:
         "rule": {
             "id": rule.pk, "name": rule_words(rule), "kind": rule.kind, "threshold": rule.threshold,
             "window_minutes": rule.window_minutes, "action": rule.action,
-        },
+        } if rule is not None else None,
+        "budget": _budget_payload(signal) if signal.budget_id else None,
         "session": {
             "id": str(session.pk), "session_id": session.external_id, "status": session.status,
             "status_reason": session.status_reason, "started_at": session.started_at,
@@ -69,12 +82,12 @@ def signal_webhook_deliver(signal_id: int, *, attempt: int = 1, last_attempt: bo
     """Deliver one signal. Raises `WebhookError` on a failed attempt that will be retried;
     records the outcome of the final attempt as a decision."""
     signal = (
-        Signal.objects.select_related("rule", "session", "agent", "team")
+        Signal.objects.select_related("rule", "budget", "crossing", "session", "agent", "team")
         .filter(pk=signal_id).first()
     )
-    if signal is None or not signal.rule.webhook_url:
+    url = signal.source.webhook_url if signal is not None else ""
+    if not url:
         return "nothing to deliver"
-    url = signal.rule.webhook_url
     host = urlsplit(url).netloc
     body = json.dumps(signal_payload(signal), cls=DjangoJSONEncoder).encode()
     inputs = {"url_host": host, "attempt": attempt, "signal": signal.pk}

@@ -230,7 +230,8 @@ class ToolCall(models.Model):
 class Usage(models.Model):
     """Tokens and cost of one model request, whoever reported it (transcript, OTel, SDK)."""
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: `usage_team_ts` leads with it.
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
     # The model request id (`req_…`), or `event:<uid>` for usage without one.
     request_id = models.CharField(max_length=160)
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="usages")
@@ -258,7 +259,13 @@ class Usage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["team", "request_id"], name="usage_team_request"),
         ]
-        indexes = [models.Index(fields=["session", "ts"], name="usage_session_ts")]
+        indexes = [
+            models.Index(fields=["session", "ts"], name="usage_session_ts"),
+            # Budgets sum a team's cost over a period (sessions.budget_spend): an index-only
+            # scan of the period's entries, joined to sessions only for a narrower scope.
+            models.Index(fields=["team", "ts"], name="usage_team_ts",
+                         include=["cost_usd", "session"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model}"

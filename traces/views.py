@@ -13,6 +13,7 @@ from voight.web import lists, presenters
 from voight.web.exports import TRACES_CSV
 from voight.web.paging import CappedPaginator
 from voight.web.scoping import TeamScopedMixin, team_ids, team_scoped
+from voight.web.usage_folding import fold_usage, with_request_usage
 
 TRACES_PAGE = 30
 TRACE_EVENTS_LIMIT = 2000
@@ -66,11 +67,11 @@ class TraceDetailView(TeamScopedMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         trace = trace_or_404(self.request, kwargs["trace_id"])
-        events = presenters.decorate_events(
+        events = presenters.decorate_events(with_request_usage(
             Event.objects.filter(trace=trace).in_session_window(trace.session)
-            .order_by("ts", "pk")[:TRACE_EVENTS_LIMIT]
-        )
-        items = presenters.trace_items(events)
+            .order_by("ts", "pk")
+        )[:TRACE_EVENTS_LIMIT])
+        items = presenters.trace_items(fold_usage(events))
         privacy_levels = sorted({e.privacy_level for e in events})
         context.update(trace_header_context(trace))
         context.update(

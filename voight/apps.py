@@ -8,4 +8,5 @@ class VoightConfig(AppConfig):
     def ready(self):
         # Make the configured Celery app current here rather than in voight/__init__.py,
         # which stays import-free so the hook client starts fast.
-        from voight import celery, checks  # noqa: F401
+        # percentiles registers its SQLite aggregate on every new connection.
+        from voight import celery, checks, percentiles  # noqa: F401

@@ -226,6 +226,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(VOIGHT_ALERT_INTERVAL),
         "options": {"expires": VOIGHT_ALERT_INTERVAL * 0.9},
     },
+    # Budgets are checked after every ingest batch; this catches a period's rollover (resuming
+    # what a budget paused) and any check an ingest batch could not finish.
+    "evaluate-budgets": {
+        "task": "sessions.tasks.evaluate_budgets",
+        "schedule": float(VOIGHT_ALERT_INTERVAL),
+        "options": {"expires": VOIGHT_ALERT_INTERVAL * 0.9},
+    },
     # Hooks a web process staged and did not fold before it stopped; running web processes
     # fold each other's leftovers within a second, this covers a fleet that took no hooks since.
     "fold-staged-hooks": {

@@ -1,14 +1,20 @@
 """OpenTelemetry (OTLP) → canonical events and per-session metrics.
 
 Pure functions over the OTLP-JSON-shaped items `ingest.otlp.items` yields; nothing here
-touches the database. Two producers are understood:
+touches the database. These producers are understood:
 
 * Claude Code's native telemetry (shared/CLAUDE_CODE.md §c): log records named
   `claude_code.<event>` (body, `event.name` attribute or the top-level `eventName`), the beta
   spans, and the `claude_code.*` counters.
-* Any OpenTelemetry SDK: spans following the GenAI semantic conventions (`gen_ai.*`), other
-  spans and log records. They group into sessions by a `session.id` attribute (span, then
-  resource), else `gen_ai.conversation.id`, else their trace id.
+* Google's Gemini CLI (`service.name: gemini-cli`): handed to `ingest.adapters.gemini_cli`
+  whole, so its GenAI-semconv copies of what its own records report count once.
+* Any OpenTelemetry SDK: spans following the GenAI semantic conventions (`gen_ai.*`, read
+  by `ingest.adapters.otel_genai`; the mapping is docs/agents/otel-genai.md), other spans
+  and log records. They group into sessions by a `session.id` attribute (record, then
+  resource), else `gen_ai.conversation.id`, else the session of their trace (another record
+  of the export, or an earlier one: `session_hints`), else their trace id. A turn span (an
+  outermost `invoke_agent`, or a root model call) also stands for the turn's prompt and
+  stop (`turn_items`), so its trace reads like a hook trace.
 
 How OTel events count when the hooks report the same work (asserted in tests/otel):
 
@@ -37,7 +43,7 @@ How OTel events count when the hooks report the same work (asserted in tests/ote
 * Re-exporting the same records counts once: keys are deterministic (request id, tool_use_id,
   prompt id, trace+span id, else a digest of the record).
 * Metrics are not events: they are summed into `Session.otel_metrics` and never into the
-  session's tokens or cost (`api_request` already counts those).
+  session's tokens or cost (`api_request` and the GenAI model spans already count those).
 """
 
 from __future__ import annotations
@@ -46,11 +52,14 @@ import copy
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ingest.adapters import codex, fields
+from ingest import privacy
+from ingest.adapters import codex, fields, gemini_cli
+from ingest.adapters import otel_genai as genai
 from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
@@ -61,10 +70,11 @@ SOURCE = "otel"
 # OTLP SeverityNumber: ERROR is 17..20, FATAL 21..24.
 SEVERITY_ERROR = 17
 STATUS_ERROR = 2
-LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
-# Spans that wrap model calls: their gen_ai.usage is the sum of their children's, so counting
-# it would count every request twice.
-AGENT_OPERATIONS = frozenset({"invoke_agent", "create_agent", "invoke_workflow"})
+# A resource (or record) attribute an SDK sets to choose what Voight keeps of its content
+# (`OTEL_RESOURCE_ATTRIBUTES=voight.privacy_level=minimal`), as the hook client's setting.
+PRIVACY_ATTRIBUTE = "voight.privacy_level"
+# The events of a turn span (`turn_items`): the span itself, its prompt, its stop.
+TURN_PART, PROMPT_PART, STOP_PART = "turn", "prompt", "stop"
 
 
 def is_claude_code(item: Item) -> bool:
@@ -74,20 +84,26 @@ def is_claude_code(item: Item) -> bool:
     )
 
 
-def _agent_slug(item: Item) -> str | None:
+def _agent_slug(item: Item, attrs: dict) -> str | None:
     """Claude Code's records name no agent: they join their session's agent, else the
-    `claude-code` default. Other SDKs are their service."""
+    `claude-code` default. Other SDKs are their service (or their GenAI agent's name)."""
     if is_claude_code(item):
         return None
-    service = item.resource.get("service.name")
-    if not isinstance(service, str):
-        return None
-    return service.strip()[:128] or None
+    return genai.agent_name(attrs, item.resource, item.agent) or None
 
 
-def _session_id(attrs: dict, resource: dict, trace_hex: str) -> str:
+def _privacy_level(item: Item, attrs: dict) -> str:
+    return privacy.normalise_level(
+        _first(attrs, PRIVACY_ATTRIBUTE) or _first(item.resource, PRIVACY_ATTRIBUTE))
+
+
+SESSION_ATTRIBUTES = ("session.id", "gen_ai.conversation.id")
+
+
+def _session_id(attrs: dict, resource: dict, trace_hex: str, hint: str = "") -> str:
     for source, name in ((attrs, "session.id"), (resource, "session.id"),
-                         (attrs, "gen_ai.conversation.id")):
+                         (attrs, "gen_ai.conversation.id"), (resource, "gen_ai.conversation.id"),
+                         ({"hint": hint}, "hint")):
         value = source.get(name)
         if value is None or value == "":
             continue
@@ -177,6 +193,8 @@ def _log_time(record: dict, attrs: dict) -> datetime | None:
 
 def adapt_log(item: Item) -> CanonicalEvent:
     """One OTLP log record → a canonical event."""
+    if gemini_cli.is_gemini_cli(item):
+        return gemini_cli.adapt_log(item)
     if item.error:
         raise InvalidEvent(item.error)
     if codex.is_codex(item):
@@ -186,7 +204,7 @@ def adapt_log(item: Item) -> CanonicalEvent:
     body = any_value(field(record, "body"))
     name = event_name(record, attrs, body)
     trace_hex = hex_id(field(record, "traceId"), 16)
-    session = _session_id(attrs, item.resource, trace_hex)
+    session = _session_id(attrs, item.resource, trace_hex, item.session)
     severity = field(record, "severityNumber")
     payload = dict(attrs)
     if body is not None and body != f"{CLAUDE_CODE_PREFIX}{name}":
@@ -200,7 +218,8 @@ def adapt_log(item: Item) -> CanonicalEvent:
     claude_code = is_claude_code(item)
     event = CanonicalEvent(
         key="", type=EventType.LOG, hook_event_name=f"otel.{name or 'log'}",
-        session_external_id=session, ts=_log_time(record, attrs), agent_slug=_agent_slug(item),
+        session_external_id=session, ts=_log_time(record, attrs),
+        agent_slug=_agent_slug(item, attrs), privacy_level=_privacy_level(item, attrs),
         prompt_id=prompt_id, model=fields.opt_str(attrs, "model", 100), source=SOURCE,
         # Like spans: another SDK's log line joins the trace of its trace id.
         trace_id=None if claude_code or prompt_id else trace_hex or None, payload=payload,
@@ -209,6 +228,7 @@ def adapt_log(item: Item) -> CanonicalEvent:
     if handler is not None:
         handler(event, attrs)
     elif not claude_code and isinstance(severity, int) and severity >= SEVERITY_ERROR:
+        # Not `error.type`: GenAI log events repeat the failure their span reports.
         event.type, event.outcome = EventType.ERROR, Outcome.FAILED
     if not event.key:
         event.key = "otel|" + _digest(
@@ -295,29 +315,163 @@ def tool_call_of(event: CanonicalEvent) -> CanonicalEvent | None:
 # --- spans ---------------------------------------------------------------------------------
 
 def _span_kind(name: str, attrs: dict) -> str:
-    operation = attrs.get("gen_ai.operation.name")
-    operation = operation if isinstance(operation, str) else ""
+    operation = genai.operation(attrs)
     span_type = attrs.get("span.type")
-    if operation == "execute_tool" or span_type == "tool" or name == "claude_code.tool" or (
+    if operation in genai.TOOL_OPERATIONS or span_type == "tool" or name == "claude_code.tool" or (
         attrs.get("gen_ai.tool.name") not in (None, "")
     ):
         return "tool"
-    if operation in LLM_OPERATIONS or span_type == "llm_request" or (
+    if operation in genai.MODEL_OPERATIONS or span_type == "llm_request" or (
         name == "claude_code.llm_request"
     ):
         return "llm"
+    if operation in genai.AGENT_OPERATIONS:
+        return "agent"
     # Older instrumentations name no operation: a span with a model and usage is a model call.
     has_model = _first(attrs, "gen_ai.request.model", "gen_ai.response.model") is not None
-    if operation not in AGENT_OPERATIONS and has_model and any(
-        key.startswith("gen_ai.usage.") for key in attrs
-    ):
+    if has_model and genai.has_usage(attrs):
         return "llm"
     return ""
 
 
+def _named_session(item: Item, attrs: dict | None) -> str | None:
+    """The session a record names itself ("" when it names none, None when it is rejected
+    anyway)."""
+    if attrs is None:
+        return None
+    if not any(_first(source, name) is not None
+               for source in (attrs, item.resource) for name in SESSION_ATTRIBUTES):
+        return ""
+    try:
+        return _session_id(attrs, item.resource, "")
+    except InvalidEvent:
+        return None
+
+
+def _attributes_or_none(item: Item) -> dict | None:
+    try:
+        return attributes(field(item.data, "attributes"))
+    except InvalidEvent:
+        return None
+
+
+def trace_of(item: Item) -> str:
+    return _hex(item.data, "traceId", 16) if not item.error else ""
+
+
+TraceFacts = dict[str, tuple[str, str]]  # trace id → (session external id, agent slug)
+
+
+def session_hints(items: list[Item], known: Callable[[set[str]], TraceFacts]) -> list[Item]:
+    """Each record with the session and the agent of its trace, for a record that names
+    none: those another record of the export names for the trace, else those `known` (trace
+    ids → facts) has from earlier exports.
+
+    GenAI instrumentations put `gen_ai.conversation.id` on the agent's spans, not on the
+    model calls an HTTP-client instrumentation makes inside them, nor on their log events;
+    grouped by their own trace id, those would make a session of their own. Likewise a
+    service that names itself no `service.name` is the agent of its trace's outermost agent
+    span (`gen_ai.agent.name`), not one agent per sub-agent.
+    """
+    if not items:
+        return items
+    # Claude Code names its session on every record: its exports skip the extra parse.
+    traces = ["" if is_claude_code(item) else trace_of(item) for item in items]
+    attrs = [_attributes_or_none(item) if trace else None
+             for item, trace in zip(items, traces, strict=True)]
+    sessions = [_named_session(item, found) if found is not None else None
+                for item, found in zip(items, attrs, strict=True)]
+    named: dict[str, str] = {}
+    agents: dict[str, str] = {}
+    spans = {(trace, _hex(item.data, "spanId", 8)) for item, trace in zip(items, traces,
+                                                                          strict=True) if trace}
+    for item, trace, found, session in zip(items, traces, attrs, sessions, strict=True):
+        if not trace or found is None:
+            continue
+        if session:
+            named.setdefault(trace, session)
+        name = found.get("gen_ai.agent.name")
+        if isinstance(name, str) and name.strip() and (
+            trace not in agents or (trace, _hex(item.data, "parentSpanId", 8)) not in spans
+        ):
+            agents[trace] = name.strip()[:128]  # the outermost agent span's wins
+    wanted = {t for t, s in zip(traces, sessions, strict=True) if s == "" and t not in named}
+    facts = known(wanted) if wanted else {}
+    for trace, (session, agent) in facts.items():
+        named.setdefault(trace, session)
+        agents.setdefault(trace, agent)
+    return [
+        dataclasses.replace(item, session=named.get(trace, "") if session == "" else "",
+                            agent=agents.get(trace, ""))
+        if trace and ((session == "" and trace in named) or trace in agents) else item
+        for item, trace, session in zip(items, traces, sessions, strict=True)
+    ]
+
+
+def _own_turns(item: Item) -> bool:
+    """Producers whose own records (or hooks) report their prompts and stops."""
+    return is_claude_code(item) or gemini_cli.is_gemini_cli(item)
+
+
+def turn_items(items: list[Item]) -> list[Item]:
+    """The spans of an export, each turn span followed by its prompt and its stop.
+
+    A turn is what the hooks call a prompt and its Stop: here an `invoke_agent` span not
+    nested in another agent span of the export (its trace is the turn's trace), or a model
+    call that is its trace's root (an app without agent spans). Its prompt (at the span's
+    start, with the last user message when the content was captured) and its stop (at its
+    end, with the reply) are events of their own, so the trace has a prompt, a response, an
+    end and a status like a hook trace. A sub-agent exported without its parent looks like
+    a turn: its prompt and stop fall inside the outer turn's, which keeps the first prompt
+    and the last stop.
+    """
+    agent_spans = set()
+    for item in items:
+        if not _own_turns(item) and _is_span_of(item, genai.AGENT_OPERATIONS):
+            agent_spans.add((_hex(item.data, "traceId", 16), _hex(item.data, "spanId", 8)))
+    expanded = []
+    for item in items:
+        if item.error or _own_turns(item):
+            expanded.append(item)
+            continue
+        trace_hex = _hex(item.data, "traceId", 16)
+        parent = _hex(item.data, "parentSpanId", 8)
+        if not trace_hex or not _hex(item.data, "spanId", 8):
+            expanded.append(item)  # the adapter rejects it, with the reason
+            continue
+        agent_turn = _is_span_of(item, genai.AGENT_OPERATIONS) and (
+            (trace_hex, parent) not in agent_spans)
+        model_turn = not parent and _is_span_of(item, genai.MODEL_OPERATIONS)
+        if agent_turn or model_turn:
+            expanded += [dataclasses.replace(item, part=part)
+                         for part in (TURN_PART, PROMPT_PART, STOP_PART)]
+        else:
+            expanded.append(item)
+    return expanded
+
+
+def _hex(data: dict, name: str, size: int) -> str:
+    try:
+        return hex_id(field(data, name), size)
+    except InvalidEvent:
+        return ""
+
+
+def _is_span_of(item: Item, operations: frozenset) -> bool:
+    try:
+        attrs = attributes(field(item.data, "attributes"))
+    except InvalidEvent:
+        return False
+    return genai.operation(attrs) in operations
+
+
 def adapt_span(item: Item) -> CanonicalEvent:
     """One OTLP span → a canonical event: an LLM call with usage → api_request (api_error
-    when it failed), a tool → post_tool_use / tool_failure, anything else → log."""
+    when it failed), a tool → post_tool_use / tool_failure, a failed span → error, anything
+    else → log; a turn span's prompt and stop parts (`turn_items`) → user_prompt and
+    stop / stop_failure."""
+    if gemini_cli.is_gemini_cli(item):
+        return gemini_cli.adapt_span(item)
     if item.error:
         raise InvalidEvent(item.error)
     span = item.data
@@ -332,21 +486,22 @@ def adapt_span(item: Item) -> CanonicalEvent:
     duration = int((end - start).total_seconds() * 1000) if start and end and end >= start else None
     status = field(span, "status") if isinstance(field(span, "status"), dict) else {}
     failed = field(status, "code") in (STATUS_ERROR, "STATUS_CODE_ERROR") or (
-        _bool(attrs.get("success")) is False
-    )
+        _bool(attrs.get("success")) is False) or bool(genai.error_type(attrs))
     claude_code = is_claude_code(item)
-    session = _session_id(attrs, item.resource, trace_hex)
+    session = _session_id(attrs, item.resource, trace_hex, item.session)
     prompt_id = fields.id_str(attrs, "prompt.id") or None
+    span_events = _span_events(span)
     payload = dict(attrs)
     payload["_otel"] = _meta(
         item, signal="span", name=name, trace_id=trace_hex, span_id=span_hex,
         parent_span_id=hex_id(field(span, "parentSpanId"), 8), kind=field(span, "kind"),
-        status=status, events=_span_events(span),
+        status=status, events=span_events,
     )
     event = CanonicalEvent(
         key=f"otel-span|{trace_hex}|{span_hex}", type=EventType.LOG,
         hook_event_name=name[:100] or "otel.span", session_external_id=session,
-        ts=start or end, agent_slug=_agent_slug(item), prompt_id=prompt_id,
+        ts=start or end, agent_slug=_agent_slug(item, attrs), prompt_id=prompt_id,
+        privacy_level=_privacy_level(item, attrs),
         # Claude Code's spans join the hook traces by prompt id (or by time); another SDK's
         # trace is one Voight trace.
         trace_id=None if claude_code or prompt_id else trace_hex,
@@ -356,7 +511,9 @@ def adapt_span(item: Item) -> CanonicalEvent:
         or fields.opt_str(attrs, "model", 100),
     )
     kind = _span_kind(name, attrs)
-    if kind == "llm":
+    if item.part in (PROMPT_PART, STOP_PART):
+        _turn_part(event, item.part, attrs, span_events, failed and kind == "agent", start, end)
+    elif kind == "llm":
         _llm_span(event, attrs, failed, claude_code)
         event.ts = end or start
     elif kind == "tool":
@@ -373,9 +530,40 @@ def adapt_span(item: Item) -> CanonicalEvent:
             event.tool_use_id = tool_use_id or f"span:{span_hex}"
             event.type = EventType.TOOL_FAILURE if failed else EventType.POST_TOOL_USE
             event.outcome = Outcome.FAILED if failed else Outcome.OK
-    elif failed and not claude_code:
+    elif failed and not claude_code and not (kind == "agent" and item.part == TURN_PART):
+        # A failed agent turn is one error: its stop_failure says so.
         event.type, event.outcome = EventType.ERROR, Outcome.FAILED
     return event
+
+
+def _turn_part(event: CanonicalEvent, part: str, attrs: dict, span_events: list[dict],
+               failed: bool, start, end) -> None:
+    event.key = f"{event.key}|{part}"
+    event.hook_event_name = f"otel.turn_{part}"
+    event.duration_ms = None
+    event.model = ""
+    # The span's attributes are on its own event: a part keeps the ids that tie it to it.
+    otel = event.payload["_otel"]
+    event.payload = {"_otel": {k: otel[k] for k in ("scope", "resource", "signal", "name",
+                                                    "trace_id", "span_id") if k in otel}}
+    for name in ("gen_ai.conversation.id", "gen_ai.agent.name", "gen_ai.agent.id"):
+        if attrs.get(name) not in (None, ""):
+            event.payload[name] = attrs[name]
+    if part == PROMPT_PART:
+        event.type, event.ts = EventType.USER_PROMPT, start or end
+        event.prompt = genai.prompt_text(attrs, span_events)
+        if event.prompt:
+            event.payload["prompt"] = event.prompt
+        return
+    event.ts = end or start
+    event.type = EventType.STOP_FAILURE if failed else EventType.STOP
+    event.outcome = Outcome.FAILED if failed else Outcome.OK
+    event.response_text = genai.response_text(attrs, span_events)
+    if event.response_text:
+        event.payload["response_text"] = event.response_text
+    error = genai.error_type(attrs)
+    if failed and error:
+        event.payload["error.type"] = error
 
 
 def _llm_span(event: CanonicalEvent, attrs: dict, failed: bool, claude_code: bool) -> None:
@@ -383,20 +571,22 @@ def _llm_span(event: CanonicalEvent, attrs: dict, failed: bool, claude_code: boo
     event.outcome = Outcome.FAILED if failed else Outcome.OK
     event.request_id = fields.id_str(attrs, "request_id") or fields.id_str(
         attrs, "gen_ai.response.id")
-    if claude_code and not event.request_id:
-        # Without the request id this usage cannot be matched to the api_request log that
-        # reports the same request: counting it would count the request twice.
+    if claude_code:
+        if not event.request_id:
+            # Without the request id this usage cannot be matched to the api_request log
+            # that reports the same request: counting it would count the request twice.
+            return
+        # Claude Code's own buckets are disjoint, as in its api_request log.
+        event.input_tokens = _tokens(attrs, "input_tokens", *genai.INPUT_TOKENS)
+        event.output_tokens = _tokens(attrs, "output_tokens", *genai.OUTPUT_TOKENS)
+        event.cache_read_tokens = _tokens(attrs, "cache_read_tokens", *genai.CACHE_READ_TOKENS)
+        event.cache_write_tokens = _tokens(attrs, "cache_creation_tokens",
+                                           *genai.CACHE_WRITE_TOKENS)
+        event.cost_usd = _cost(attrs, "cost_usd")
         return
-    event.input_tokens = _tokens(
-        attrs, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "input_tokens")
-    event.output_tokens = _tokens(
-        attrs, "gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "output_tokens")
-    event.cache_read_tokens = _tokens(
-        attrs, "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-        "cache_read_tokens")
-    event.cache_write_tokens = _tokens(
-        attrs, "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.cache_creation_input_tokens", "cache_creation_tokens")
+    usage = genai.tokens(attrs, genai.provider(attrs))
+    event.input_tokens, event.output_tokens = usage.input, usage.output
+    event.cache_read_tokens, event.cache_write_tokens = usage.cache_read, usage.cache_write
     event.cost_usd = _cost(attrs, "cost_usd", "gen_ai.usage.cost")
 
 
@@ -427,6 +617,12 @@ METRICS = {
     "token.usage": "type",
     "active_time.total": "type",
     "code_edit_tool.decision": "decision",
+}
+# The GenAI client histograms (seconds, tokens) → the attribute that splits them. Each point
+# adds its count and sum; the tokens are never the session's (the spans report those).
+GENAI_METRICS = {
+    "gen_ai.client.token.usage": "gen_ai.token.type",
+    "gen_ai.client.operation.duration": None,
 }
 DELTA, CUMULATIVE = 1, 2
 TEMPORALITY = {
@@ -463,8 +659,10 @@ class MetricBatch:
 
 
 def metric_points(items: list[Item]) -> MetricBatch:
-    """The data points of Claude Code's counters, each with its session; points of other
-    metrics are ignored (not rejected), points without a session are rejected."""
+    """The data points of Claude Code's counters and of the GenAI client histograms, each
+    with its session; points of other metrics are ignored (not rejected), Claude Code's
+    points without a session are rejected (GenAI points without one are ignored: the
+    conventions put no session on them)."""
     batch = MetricBatch()
     for item in items:
         metric = item.data
@@ -473,6 +671,9 @@ def metric_points(items: list[Item]) -> MetricBatch:
         sum_ = field(metric, "sum")
         if item.error:
             batch.reject(item.error, _count_points(metric))
+            continue
+        if name in GENAI_METRICS:
+            _histogram_points(batch, item, name)
             continue
         if short not in METRICS:
             batch.ignored.add(name[:100] or "(unnamed)")
@@ -494,6 +695,63 @@ def metric_points(items: list[Item]) -> MetricBatch:
             except InvalidEvent as exc:
                 batch.reject(f"{name}: {exc}")
     return batch
+
+
+def _histogram_points(batch: MetricBatch, item: Item, name: str) -> None:
+    histogram = field(item.data, "histogram")
+    if not isinstance(histogram, dict) or not isinstance(field(histogram, "dataPoints"), list):
+        batch.reject(f"{name}: only a Histogram is understood", _count_points(item.data))
+        return
+    temporality = field(histogram, "aggregationTemporality")
+    if isinstance(temporality, str):
+        temporality = TEMPORALITY.get(temporality, temporality)
+    unsessioned = 0
+    for point in field(histogram, "dataPoints"):
+        try:
+            attrs = attributes(field(point, "attributes")) if isinstance(point, dict) else {}
+            if not (_first(attrs, "session.id", "gen_ai.conversation.id")
+                    or _first(item.resource, "session.id")):
+                unsessioned += 1
+                continue
+            batch.points += _histogram_point(item, name, point, attrs, temporality == CUMULATIVE)
+        except InvalidEvent as exc:
+            batch.reject(f"{name}: {exc}")
+    if unsessioned:
+        batch.ignored.add(f"{name} (points without session.id)")
+
+
+def _histogram_point(item: Item, metric: str, point: dict, attrs: dict,
+                     cumulative: bool) -> list[MetricPoint]:
+    """A histogram point → two points of its metric: `count` (operations) and `sum`
+    (seconds, tokens), split by token type for the token histogram."""
+    count = fields.opt_int({"count": field(point, "count")}, "count") or 0
+    total = field(point, "sum")
+    if total is None:
+        total = 0
+    if isinstance(total, bool) or not isinstance(total, int | float | str):
+        raise InvalidEvent("sum must be a number")
+    try:
+        total = float(total)
+    except ValueError:
+        raise InvalidEvent("sum must be a number") from None
+    if total != total or not 0 <= total <= fields.MAX_TOKENS:
+        raise InvalidEvent("sum is out of range")
+    value: int | float = int(total) if total.is_integer() else round(total, 6)
+    split = GENAI_METRICS[metric]
+    prefix = ""
+    if split:
+        raw = attrs.get(split)
+        prefix = (str(raw)[:60] if isinstance(raw, str | int) and raw != "" else "other") + "."
+    session = _session_id(attrs, item.resource, "")
+    ts = unix_nano(field(point, "timeUnixNano"), "timeUnixNano")
+    series = _digest(metric, sorted(attrs.items(), key=lambda kv: kv[0]),
+                     field(point, "startTimeUnixNano"))
+    return [
+        MetricPoint(session_id=session, metric=metric, part=f"{prefix}{part}", value=number,
+                    cumulative=cumulative, series=f"{series}|{part}", ts=ts,
+                    agent_slug=_agent_slug(item, attrs))
+        for part, number in (("count", count), ("sum", value))
+    ]
 
 
 def _count_points(metric: dict) -> int:
@@ -531,7 +789,7 @@ def _point(item: Item, metric: str, point: Any, cumulative: bool) -> MetricPoint
     return MetricPoint(
         session_id=session, metric=metric, part=part, value=value, cumulative=cumulative,
         series=series, ts=unix_nano(field(point, "timeUnixNano"), "timeUnixNano"),
-        agent_slug=_agent_slug(item), developer=developer_of(attrs, item.resource),
+        agent_slug=_agent_slug(item, attrs), developer=developer_of(attrs, item.resource),
     )
 
 

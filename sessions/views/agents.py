@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 from django.contrib import messages
@@ -13,6 +12,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
+from sessions import connect
+from sessions.budget_spend import budget_states_for
 from sessions.models import Agent
 from sessions.selectors import agents_health
 from sessions.services import agent_pause, agent_resume
@@ -34,23 +35,6 @@ def agent_health(agent, now) -> tuple[str, str]:
     return "offline", "muted"
 
 
-def connect_snippet(server: str, agent_slug: str) -> str:
-    """The Claude Code settings that connect an agent: http hooks, the `voight hook` command
-    for SessionStart (Claude Code accepts only command hooks there) and the OTel env.
-
-    Built by the same merge as `voight install-hooks --http`, so the page and the installer
-    never disagree; the command is the portable `voight hook` and the key a placeholder."""
-    from voight.client import install
-
-    settings = install.merge({}, http=True, url=server, key="<ingest key>", agent=agent_slug)
-    for groups in settings["hooks"].values():
-        for group in groups:
-            for handler in group["hooks"]:
-                if handler.get("type") == "command":
-                    handler["command"] = "voight hook"
-    return json.dumps(settings, indent=2)
-
-
 class AgentsView(TeamScopedMixin, TemplateView):
     template_name = "sessions/agents.html"
     nav = "agents"
@@ -62,6 +46,11 @@ class AgentsView(TeamScopedMixin, TemplateView):
         team_keys = []
         for key in ApiKey.objects.filter(team_id__in=self.team_ids).order_by("-created_at"):
             (keys[key.agent_id] if key.agent_id else team_keys).append(key)
+        states = budget_states_for(self.team_ids, now)
+        per_agent = defaultdict(list)
+        for state in states:
+            if state.budget.agent_id:
+                per_agent[state.budget.agent_id].append(state)
         agents = []
         for agent in agents_health(self.team_ids):
             # SDK-only agents may have sessions but no stamped last_seen_at.
@@ -72,11 +61,13 @@ class AgentsView(TeamScopedMixin, TemplateView):
             agent.cost_display = fmt.money(agent.cost_usd)
             agent.keys = keys.get(agent.pk, [])
             agent.can_manage = agent.team_id in self.admin_team_ids
+            agent.budget_states = per_agent.get(agent.pk, [])
             agents.append(agent)
         server = self.request.build_absolute_uri("/").rstrip("/")
         slug = (self.request.GET.get("new_agent") or "my-agent").strip()[:100] or "my-agent"
-        context.update(agents=agents, team_keys=team_keys, server=server, new_agent=slug,
-                       snippet=connect_snippet(server, slug))
+        context.update(agents=agents, team_keys=team_keys, new_agent=slug,
+                       budget_states=states, can_manage=bool(self.admin_team_ids),
+                       **connect.connect_context(server, slug, self.request.GET.get("connect")))
         return context
 
 

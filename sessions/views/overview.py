@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, Count, IntegerField, Sum, Value, When
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.views.generic import TemplateView
 
+from sessions.budget_spend import budget_states_for
 from sessions.filters import SessionFilter
 from sessions.models import Agent, Session
+from sessions.selectors import tool_latency
 from sessions.views.shared import session_kpi_strip
-from traces.models import ToolCall
 from voight.filtering import parse_since
 from voight.web import charts, lists, presenters
 from voight.web import format as fmt
 from voight.web.scoping import TeamScopedMixin
 
 TOP_AGENTS = 8
+LATENCY_TOOLS = 12
 LATENCY_BUCKETS = ((100, "<100ms"), (250, "<250ms"), (500, "<500ms"), (1000, "<1s"),
                    (2500, "<2.5s"), (5000, "<5s"), (10_000, "<10s"), (30_000, "<30s"),
                    (60_000, "<60s"), (None, "≥60s"))
@@ -43,6 +46,8 @@ class OverviewView(TeamScopedMixin, TemplateView):
         context.update(
             since=since, windows=[w for w in lists.WINDOWS if w[0] != "custom"],
             kpis=session_kpi_strip(sessions, self.team_ids),
+            budget_states=budget_states_for(self.team_ids, timezone.now()),
+            can_manage=bool(self.admin_team_ids),
         )
         context.update(self._per_day(sessions, window))
         context.update(self._latency(sessions))
@@ -103,37 +108,28 @@ class OverviewView(TeamScopedMixin, TemplateView):
         }
 
     def _latency(self, sessions) -> dict:
-        whens = [When(duration_ms__lt=bound, then=Value(index))
-                 for index, (bound, _) in enumerate(LATENCY_BUCKETS) if bound is not None]
-        rows = (
-            ToolCall.objects.filter(session__in=sessions.values("pk"), duration_ms__isnull=False)
-            .annotate(bucket=Case(*whens, default=Value(len(LATENCY_BUCKETS) - 1),
-                                  output_field=IntegerField()))
-            .values("tool_name", "bucket").annotate(n=Count("pk")).order_by()
-        )
-        histogram = [0] * len(LATENCY_BUCKETS)
-        per_tool: dict = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
-        for r in rows:
-            histogram[r["bucket"]] += r["n"]
-            per_tool[r["tool_name"] or "?"][r["bucket"]] += r["n"]
-        labels = [label for _, label in LATENCY_BUCKETS]
-
-        def quantile(counts, q):
-            total, running = sum(counts), 0
-            for index, n in enumerate(counts):
-                running += n
-                if running >= q * total:
-                    return index
-            return len(counts) - 1
-
-        tools = []
-        for tool, counts in sorted(per_tool.items(), key=lambda kv: -sum(kv[1]))[:12]:
-            p50, p95 = quantile(counts, 0.5), quantile(counts, 0.95)
-            tools.append({"tool": tool, "calls": sum(counts), "p50": labels[p50],
-                          "p95": labels[p95], "p50_pct": (p50 + 1) * 10, "p95_pct": (p95 + 1) * 10})
+        per_tool = tool_latency(sessions, [bound for bound, _ in LATENCY_BUCKETS[:-1]])
+        histogram = [sum(counts) for counts in zip(*(t["buckets"] for t in per_tool),
+                                                   strict=True)] or [0] * len(LATENCY_BUCKETS)
+        top = sorted(per_tool, key=lambda t: (-t["calls"], t["tool_name"]))[:LATENCY_TOOLS]
+        slowest = max((t["p95_ms"] for t in top), default=0)
+        tools = [{
+            "tool": t["tool_name"] or "?", "calls": t["calls"],
+            "p50": fmt.duration_ms(round(t["p50_ms"])), "p95": fmt.duration_ms(round(t["p95_ms"])),
+            "p50_pct": meter_percent(t["p50_ms"], slowest),
+            "p95_pct": meter_percent(t["p95_ms"], slowest),
+        } for t in top]
         return {
-            "latency_chart": charts.bars(labels, histogram,
+            "latency_chart": charts.bars([label for _, label in LATENCY_BUCKETS], histogram,
                                          value_format=lambda v: f"{int(v)}"),
             "latency_tools": tools,
             "tool_calls_measured": sum(histogram),
         }
+
+
+def meter_percent(ms: float, slowest: float) -> int:
+    """A latency's bar length against the slowest p95 shown, on a log scale: tool latencies
+    run from milliseconds to minutes, and a linear bar would hide all but the slowest."""
+    if slowest <= 0:
+        return 0
+    return max(2, round(100 * math.log1p(ms) / math.log1p(slowest)))

@@ -22,6 +22,7 @@ from voight.web import format as fmt
 from voight.web import lists, presenters
 from voight.web.exports import EVENTS_CSV
 from voight.web.scoping import TeamScopedMixin, admin_team_ids, team_ids, team_scoped
+from voight.web.usage_folding import fold_usage, with_request_usage
 
 EVENTS_PAGE = 100
 
@@ -82,14 +83,17 @@ class SessionDetailView(TeamScopedMixin, TemplateView):
         )
         labels = {t.pk: t.trace_id for t in traces}
         event_filter = lists.event_filterset(self.request.GET, session)
-        events = lists.filtered(event_filter)
+        events = with_request_usage(lists.filtered(event_filter))
         paginator = Paginator(events, EVENTS_PAGE)
         number = self.request.GET.get("page")
         if not number and session.ended_at is None:
             # An open session opens on its newest events, where live ones are appended.
             number = paginator.num_pages
         page = paginator.get_page(number or 1)
-        page.object_list = presenters.decorate_events(page.object_list, labels)
+        shown = presenters.decorate_events(page.object_list, labels)
+        # The live feed continues after the newest event read, folded into a step or not.
+        newest = max((e.pk for e in shown), default=0)
+        page.object_list = fold_usage(shown)
         by_model = session_cost_by_model(session)
         for row in by_model:
             row["cost_display"] = fmt.money(row["cost_usd"])
@@ -105,7 +109,7 @@ class SessionDetailView(TeamScopedMixin, TemplateView):
             query=query_without(self.request, "page"),
             export_query=query_without(self.request, "page"),
             cost_by_model=by_model,
-            signals=list(Signal.objects.filter(session=session).select_related("rule")),
+            signals=list(Signal.objects.filter(session=session).select_related("rule", "budget")),
             decisions=[
                 _with_inputs_json(d) for d in
                 Decision.objects.filter(session=session).select_related("rule", "actor")
@@ -114,7 +118,7 @@ class SessionDetailView(TeamScopedMixin, TemplateView):
             metrics=sorted(metrics.items()),
             can_acknowledge=session.team_id in admin_team_ids(self.request),
             live={"page": "session", "id": str(session.pk),
-                  "after": max((e.pk for e in page.object_list), default=0)
+                  "after": newest
                   if not page.has_next() and not self.request.GET.get("type")
                   and not self.request.GET.get("outcome") else None},
         )

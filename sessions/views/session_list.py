@@ -11,7 +11,7 @@ from django.http import HttpResponseBadRequest
 from django.utils import timezone
 from django.views.generic import TemplateView
 
-from sessions.models import Session
+from sessions.models import Agent, Session
 from sessions.selectors import agents_for, sessions_for
 from sessions.views.shared import SESSIONS_PAGE, page_number, query_without, session_kpi_strip
 from voight.api.csv import stream_queryset
@@ -53,6 +53,7 @@ class SessionListView(TeamScopedMixin, TemplateView):
                 .order_by("-awaiting_since", "-started_at")[:NEEDS_YOU_LIMIT]
             ),
             agents=list(agents_for(ids).values_list("slug", "label")),
+            agent_kinds=Agent.Kind.choices,
             statuses=Session.Status.values,
             experiments=list(
                 # `> ''` (not `!= ''`) so PostgreSQL range-scans the experiment index.

@@ -25,7 +25,7 @@ class SignalsView(TeamScopedMixin, TemplateView):
             data["since"] = "30d"  # the signals page offers the fixed windows only
         filterset = SignalFilter(data, queryset=(
             Signal.objects.for_teams(self.team_ids)
-            .select_related("rule", "agent", "session").order_by("-fired_at", "-pk")
+            .select_related("rule", "budget__agent", "budget__developer", "agent", "session").order_by("-fired_at", "-pk")
         ))
         signals = lists.filtered(filterset)
         page = Paginator(signals, SESSIONS_PAGE).get_page(page_number(self.request))

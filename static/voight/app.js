@@ -92,17 +92,55 @@
       expand.textContent = open ? "Collapse all" : "Expand all";
       return;
     }
+    var tab = event.target.closest("[data-tabs] [data-tab]");
+    if (tab && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+      // The tab links work without JS (the server opens the tab they name); here they
+      // switch in place and keep the URL shareable.
+      event.preventDefault();
+      showTab(tab.closest("[data-tabs]"), tab.getAttribute("data-tab"));
+      history.replaceState(null, "", tab.getAttribute("href"));
+      return;
+    }
     var copy = event.target.closest("[data-copy]");
     if (copy) {
       var source = document.querySelector(copy.getAttribute("data-copy"));
-      if (source && navigator.clipboard) {
-        navigator.clipboard.writeText(source.textContent).then(function () {
-          copy.textContent = "Copied";
-          setTimeout(function () { copy.textContent = "Copy"; }, 1500);
-        });
-      }
+      if (source) copyText(source, copy);
     }
   });
+
+  function showTab(box, key) {
+    var tabs = box.querySelectorAll("[data-tab]");
+    for (var i = 0; i < tabs.length; i++) {
+      var on = tabs[i].getAttribute("data-tab") === key;
+      tabs[i].classList.toggle("is-active", on);
+      tabs[i].setAttribute("aria-selected", on ? "true" : "false");
+      var panel = document.getElementById(tabs[i].getAttribute("aria-controls"));
+      if (panel) panel.hidden = !on;
+    }
+    var field = box.querySelector("[data-tab-field]");
+    if (field) field.value = key;
+  }
+
+  function copyText(source, button) {
+    var done = function () {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    };
+    // The Clipboard API exists only on secure pages (https, localhost): elsewhere the text is
+    // selected and copied the old way.
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent).then(done);
+      return;
+    }
+    var range = document.createRange();
+    range.selectNodeContents(source);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    try {
+      if (document.execCommand("copy")) done();
+    } catch (err) { /* the text stays selected for Ctrl+C */ }
+  }
 
   // Raw JSON arrives compact (cheap to render); indent it the first time a row opens.
   document.addEventListener("toggle", function (event) {

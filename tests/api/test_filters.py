@@ -106,6 +106,21 @@ def test_times_with_offsets_postgresql_cannot_hold_are_compared_in_utc(clean_api
     assert "started_before" in response.json()["fields"]
 
 
+def test_sessions_filter_by_agent_kind_and_say_it(clean_api, sessions):
+    cursor = clean_api.get("/v1/me/sessions?since=all&agent_kind=cursor").json()["results"]
+    assert {row["session_id"] for row in cursor} == {"cursor-bbbb-2222", "cursor-dddd-4444"}
+    assert {row["agent_kind"] for row in cursor} == {"cursor"}
+    both = ids(clean_api, "/v1/me/sessions?since=all&agent_kind=cursor&agent_kind=other")
+    assert set(both) == set(ids(clean_api, "/v1/me/sessions?since=all"))
+    assert ids(clean_api, "/v1/me/sessions?since=all&agent_kind=codex") == []
+    response = clean_api.get("/v1/me/sessions?since=all&agent_kind=cursor&format=csv")
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    header, *rows = raw.decode().splitlines()
+    assert "agent_kind" in header.split(",")
+    assert [row.split(",")[header.split(",").index("agent_kind")] for row in rows] == [
+        "cursor", "cursor"]
+
+
 def test_session_started_after_and_before(clean_api, sessions, now):
     after = (now - timedelta(days=3)).isoformat().replace("+00:00", "Z")
     before = (now - timedelta(hours=2)).isoformat().replace("+00:00", "Z")
@@ -117,6 +132,7 @@ def test_session_started_after_and_before(clean_api, sessions, now):
 
 @pytest.mark.parametrize("query", [
     "since=yesterday", "status=sleeping", "started_after=not-a-date", "min_duration=abc",
+    "agent_kind=copilot",
 ])
 def test_invalid_filters_are_400_naming_the_parameter(clean_api, sessions, query):
     response = clean_api.get(f"/v1/me/sessions?{query}")
@@ -130,7 +146,8 @@ def test_invalid_filters_are_400_naming_the_parameter(clean_api, sessions, query
 def test_session_rows_carry_the_spec_fields(clean_api, sessions):
     row = clean_api.get(f"/v1/me/sessions?session_id={sessions['days'].pk}").json()["results"][0]
     assert list(row) == [
-        "id", "session_id", "agent", "agent_label", "status", "status_reason", "started_at",
+        "id", "session_id", "agent", "agent_label", "agent_kind", "status", "status_reason",
+        "started_at",
         "ended_at", "end_reason", "last_event_at", "duration_s", "event_count", "trace_count",
         "tool_call_count", "distinct_tools", "distinct_tool_count", "error_count",
         "unacknowledged_error_count", "files_touched_count", "input_tokens", "output_tokens",

@@ -67,7 +67,12 @@ def test_schema_documents_the_contract_fields_and_filters(db):
     session_filters = {
         p["name"] for p in schema["paths"]["/v1/me/sessions"]["get"]["parameters"]}
     assert {"since", "started_after", "started_before", "agent", "status", "min_duration",
-            "session_id", "q", "experiment_id", "variant", "parent"} <= session_filters
+            "session_id", "q", "experiment_id", "variant", "parent", "agent_kind"} <= session_filters
+    kind = next(p for p in schema["paths"]["/v1/me/sessions"]["get"]["parameters"]
+                if p["name"] == "agent_kind")
+    assert set(kind["schema"]["items"]["enum"]) == {
+        "claude_code", "cursor", "codex", "gemini_cli", "bot", "other"}
+    assert "agent_kind" in components["Session"]["properties"]
     ingest = schema["paths"]["/v1/ingest"]["post"]
     result = ingest["responses"]["207"]["content"]["application/json"]["schema"]
     assert set(result["properties"]) == {"results", "agent_paused", "paused_reason"}
@@ -134,7 +139,7 @@ def test_every_operation_conforms_to_the_schema(api_schema, fuzz_key):
 
         conforms()
         tested.append(operation.label)
-    assert len(tested) == 28, tested  # 18 under /v1/me (6 of them analytics), 10 ingest
+    assert len(tested) == 34, tested  # 24 under /v1/me (6 budgets, 6 analytics), 10 ingest
 
 
 def test_real_objects_match_their_documented_shapes(api_schema, fuzz_key, world):

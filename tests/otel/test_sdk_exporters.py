@@ -199,9 +199,9 @@ def test_span_exporter_sends_a_genai_agent_run(url, key):
 
     run = Session.objects.get(external_id="conv-live")
     assert (run.agent.slug, run.input_tokens, run.output_tokens) == ("research-bot", 1200, 300)
-    assert (run.event_count, run.tool_call_count, run.error_count) == (3, 1, 1)
+    assert (run.event_count, run.tool_call_count, run.error_count) == (5, 1, 1)  # + prompt, stop
     trace = Trace.objects.get(session=run)
-    assert (trace.event_count, trace.tool_count, trace.output_tokens) == (3, 1, 300)
+    assert (trace.event_count, trace.tool_count, trace.output_tokens) == (5, 1, 300)
     assert Event.objects.get(tool_use_id="call_1").type == "tool_failure"
     orphan_session = Session.objects.get(external_id=orphan_trace)  # no session.id: its trace
     assert (orphan_session.input_tokens, orphan_session.output_tokens) == (10, 5)

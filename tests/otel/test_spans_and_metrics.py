@@ -66,10 +66,13 @@ def test_genai_spans_become_usage_tool_and_log_events_in_one_trace(api):
     assert (session.external_id, session.source, session.agent.slug) == ("conv-1", "otel", "research-bot")
     assert (session.input_tokens, session.output_tokens) == (1200, 300)
     assert session.cost_usd == Decimal("0.0081")  # priced from the table: 1200*3/1M + 300*15/1M
-    assert (session.tool_call_count, session.error_count, session.event_count) == (1, 1, 3)
+    # Three spans, and the root agent span's turn: its prompt and its stop.
+    assert (session.tool_call_count, session.error_count, session.event_count) == (1, 1, 5)
     trace = Trace.objects.get()
     assert trace.trace_id == TRACE_A
-    assert (trace.event_count, trace.tool_count) == (3, 1)
+    assert (trace.event_count, trace.tool_count, trace.status) == (5, 1, "errored")
+    assert (trace.started_at, trace.duration_ms, trace.end_reason) == (
+        session.started_at, 5000, "stop")
     by_name = {e.hook_event_name: e for e in Event.objects.all()}
     llm = by_name["chat claude-sonnet-4-6"]
     assert (llm.type, llm.request_id, llm.duration_ms) == ("api_request", f"msg_{TRACE_A[:8]}", 2000)
@@ -94,7 +97,7 @@ def test_log_lines_of_another_sdk_join_the_trace_of_their_trace_id(api):
     event = Event.objects.get(hook_event_name="otel.log")
     assert (event.type, event.payload["body"]) == ("log", "searching the web")
     assert event.trace.trace_id == TRACE_A
-    assert Trace.objects.get().event_count == 4
+    assert Trace.objects.get().event_count == 6
 
 
 def test_spans_without_session_id_group_by_trace_id(api):
@@ -117,7 +120,7 @@ def test_reexported_spans_count_once(api):
     api.post(TRACES, body)
 
     session = Session.objects.get()
-    assert (session.event_count, session.output_tokens, session.tool_call_count) == (3, 300, 1)
+    assert (session.event_count, session.output_tokens, session.tool_call_count) == (5, 300, 1)
 
 
 def test_claude_code_llm_span_and_api_request_log_are_one_request(api):

@@ -4,8 +4,11 @@ built by POSTing simulated Claude Code sessions to the ingest API."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -138,3 +141,29 @@ def make_event(session, type_: str = "post_tool_use", *, trace=None, **fields):
         team_id=session.team_id, agent=session.agent, session=session, trace=trace, type=type_,
         ts=fields.pop("ts", session.started_at), payload=fields.pop("payload", {}), **fields,
     )
+
+
+CHROMIUM = os.environ.get("VOIGHT_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
+    # between browser steps are ordinary sync code.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

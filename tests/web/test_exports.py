@@ -67,6 +67,7 @@ def test_sessions_csv_columns_and_values(member_client, team):
     assert row["id"] == str(session.pk)
     assert row["session_id"] == session.external_id
     assert row["agent"] == "alpha" and row["agent_label"] == "Alpha"
+    assert row["agent_kind"] == "other"
     assert row["duration_s"] == "120.0"
     assert row["distinct_tools"] == "Bash;Read"
     assert row["cost_usd"] == "1.25"

@@ -340,3 +340,28 @@ async def test_other_pages_get_no_kpi_strip(member, team):
     assert "kpis" not in message and "header" in message
     assert await tab.receive_nothing(1.5)
     await tab.disconnect(timeout=10)
+
+
+async def test_reports_arriving_after_the_stop_redraw_the_stop_row(member, api):
+    """Usage reports fold into their step (voight/web/usage_folding.py): the page gets the
+    step's row again rather than one row per model request."""
+    await database_sync_to_async(post_events)(api, [
+        event("fold-1", "session_start", timestamp="2026-03-01T12:00:00Z", trace_id="t1"),
+        event("fold-1", "stop", timestamp="2026-03-01T12:00:05Z", trace_id="t1"),
+    ])
+    session = await database_sync_to_async(Session.objects.get)(external_id="fold-1")
+    stop = await database_sync_to_async(
+        lambda: Event.objects.get(session=session, type="stop"))()
+    communicator = await connected(member)
+    await subscribe(communicator, page="session", id=str(session.pk), after=stop.pk)
+    await database_sync_to_async(post_events)(api, [
+        event("fold-1", "usage", timestamp="2026-03-01T12:00:06Z", trace_id="t1",
+              request_id="req_1", model="claude-sonnet-4-6", input_tokens=1000,
+              output_tokens=200, cost_usd=0.5),
+    ])
+    message = await communicator.receive_json_from(timeout=10)
+    (row,) = message["events"]
+    assert row["id"] == stop.pk  # the stop's row again, now with the request on it
+    assert 'data-tokens="1200" data-cost="0.5' in row["html"]
+    assert message["after"] > stop.pk
+    await communicator.disconnect(timeout=10)

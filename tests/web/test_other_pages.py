@@ -9,6 +9,7 @@ from html import unescape
 import pytest
 from django.test import Client
 
+from ingest.adapters.cursor import HOOK_TYPES
 from sessions.models import AlertRule, Decision, Session, Signal
 from tests import factories
 from tests.web.conftest import body, make_session
@@ -56,6 +57,21 @@ def test_overview_query_count_does_not_grow(member_client, team):
 
 
 @pytest.mark.django_db
+def test_latency_by_tool_shows_each_tools_p50_and_p95(member_client, team):
+    s = make_session(factories.AgentFactory(team=team))
+    for i, ms in enumerate([200, 300, 400, 500, 12_000]):
+        ToolCall.objects.create(session=s, key=f"b{i}", tool_name="Bash", duration_ms=ms)
+    html = body(member_client.get("/dashboard/?since=30d"))
+    table = html[html.index("latency-table"):]
+    start = table.index(">Bash<")
+    row = re.sub(r"\s+", " ", table[start:table.index("</tr>", start)])
+    # p50 = 400 ms; p95 = 500 + (12000 - 500) * 0.8 = 9700 ms, written like the page's others.
+    cells = re.findall(r"</span></span> ([^<]+)</td>", row)
+    assert cells == ["400 ms", "9.7s"]
+    assert "&lt;" not in row  # no bucket bounds such as <500ms
+
+
+@pytest.mark.django_db
 def test_agents_page_health_keys_and_snippet(member_client, ingest, team):
     session = ingest("claude-laptop", prompts=2, seed=3)
     key, _ = factories.api_key(team, ["ingest"], agent=session.agent, name="laptop key")
@@ -66,9 +82,7 @@ def test_agents_page_health_keys_and_snippet(member_client, ingest, team):
     assert key.prefix in row and "ingest" in row
     assert "badge health-" in row
     assert "Pause" not in row  # members cannot pause
-    snippet = unescape(re.search(r'<pre class="snippet" id="connect-snippet">(.*?)</pre>', html,
-                                 re.S).group(1))
-    settings = json.loads(snippet)
+    settings = json.loads(snippet_of(html, "claude_code"))
     http = settings["hooks"]["PreToolUse"][0]["hooks"][0]
     assert http["type"] == "http"
     assert http["url"] == "http://testserver/v1/hooks/claude-code?agent=my-agent"
@@ -84,6 +98,74 @@ def test_agents_page_health_keys_and_snippet(member_client, ingest, team):
     assert env["OTEL_EXPORTER_OTLP_HEADERS"] == "Authorization=Bearer <ingest key>"
     named = body(member_client.get("/dashboard/agents?new_agent=release-bot"))
     assert "/v1/hooks/claude-code?agent=release-bot" in named
+
+
+def snippet_of(html: str, key: str) -> str:
+    found = re.search(rf'<pre class="snippet" id="connect-{key}-snippet">(.*?)</pre>', html, re.S)
+    return unescape(found.group(1))
+
+
+def panel_hidden(html: str, key: str) -> bool:
+    tag = re.search(rf'<div class="tab-panel" role="tabpanel" id="connect-panel-{key}"[^>]*>', html)
+    return " hidden" in tag.group(0)
+
+
+@pytest.mark.django_db
+def test_connect_tabs_open_without_js_and_carry_the_agent_id(member_client):
+    html = body(member_client.get("/dashboard/agents"))
+    assert [panel_hidden(html, key) for key in ("claude_code", "cursor", "otel")] == [
+        False, True, True]
+    # Every tab is a link that opens itself (keeping the agent id) when scripts are off.
+    assert 'href="?connect=cursor&amp;new_agent=my-agent#connect"' in html
+
+    html = body(member_client.get("/dashboard/agents?connect=otel&new_agent=ci+bot"))
+    assert [panel_hidden(html, key) for key in ("claude_code", "cursor", "otel")] == [
+        True, True, False]
+    assert 'name="connect" value="otel"' in html  # "Update" stays on this tab
+    codex = body(member_client.get("/dashboard/agents?connect=codex"))
+    assert not panel_hidden(codex, "codex") and panel_hidden(codex, "claude_code")
+    assert "http://testserver/v1/hooks/codex" in codex
+    gemini = body(member_client.get("/dashboard/agents?connect=gemini"))
+    assert not panel_hidden(gemini, "gemini") and panel_hidden(gemini, "codex")
+    assert "voight install-hooks --gemini --url http://testserver" in gemini
+    unknown = body(member_client.get("/dashboard/agents?connect=nope"))
+    assert not panel_hidden(unknown, "claude_code")
+
+
+@pytest.mark.django_db
+def test_cursor_hooks_post_every_hook_to_voight(member_client):
+    html = body(member_client.get("/dashboard/agents?connect=cursor&new_agent=ci+bot"))
+    hooks = json.loads(snippet_of(html, "cursor"))
+
+    assert hooks["version"] == 1
+    assert set(hooks["hooks"]) == set(HOOK_TYPES)
+    command = hooks["hooks"]["preToolUse"][0]["command"]
+    assert command.startswith("curl -sS --max-time 5 ")
+    assert '"Authorization: Bearer $VOIGHT_KEY"' in command
+    assert command.endswith(" 'http://testserver/v1/hooks/cursor?agent=ci%20bot'")
+
+
+@pytest.mark.django_db
+def test_otel_tab_sets_the_standard_exporter_variables(member_client):
+    html = body(member_client.get("/dashboard/agents?connect=otel&new_agent=ci+bot"))
+    env = dict(
+        line.removeprefix("export ").split("   #")[0].split("=", 1)
+        for line in snippet_of(html, "otel").splitlines() if line.startswith("export ")
+        and " OTEL_LOGS" not in line)
+
+    assert env["OTEL_SERVICE_NAME"] == "'ci bot'"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://testserver/v1/otlp"
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"] == '"Authorization=Bearer $VOIGHT_KEY"'
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+
+
+def test_every_connect_tab_has_its_partial():
+    from django.template.loader import get_template
+
+    from sessions.connect import TABS
+
+    for tab in TABS:
+        assert get_template(tab.template)
 
 
 @pytest.mark.django_db

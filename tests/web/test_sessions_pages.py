@@ -17,6 +17,7 @@ from sessions.status import sessions_recompute_status
 from tests import factories
 from tests.web.conftest import body, event, make_event, make_session, make_trace, post_events
 from traces.models import Event
+from voight.web.usage_folding import FOLDED_TYPES
 
 
 def queries(client, url) -> int:
@@ -88,8 +89,8 @@ def test_sessions_page_query_count_does_not_grow_with_rows(member_client, team, 
 @pytest.fixture
 def varied(team):
     """Sessions that differ in one attribute each."""
-    a = factories.AgentFactory(team=team, slug="alpha", label="Alpha bot")
-    b = factories.AgentFactory(team=team, slug="beta")
+    a = factories.AgentFactory(team=team, slug="alpha", label="Alpha bot", kind="claude_code")
+    b = factories.AgentFactory(team=team, slug="beta", kind="codex")
     return {
         "recent": make_session(a, minutes_ago=60, goal="Summarise the weekly sales report",
                                external_id="abc123-recent", duration_min=2),
@@ -126,9 +127,26 @@ def ids(varied, *names) -> set[str]:
     ("since=all&q=refund", ("days_old",)),
     ("since=all&experiment_id=prompt-v2", ("beta", "variant_a")),
     ("since=all&experiment_id=prompt-v2&variant=B", ("beta",)),
+    ("since=all&agent_kind=codex", ("month_old", "beta", "variant_a")),
+    ("since=24h&agent_kind=claude_code", ("recent",)),
+    ("since=all&agent_kind=claude_code&agent_kind=codex",
+     ("recent", "days_old", "month_old", "beta", "variant_a")),
+    ("since=all&agent_kind=cursor", ()),
+    ("since=all&agent=alpha&agent_kind=", ("recent", "days_old")),  # the form's "All kinds"
 ])
 def test_every_filter_narrows_the_table(member_client, varied, query, expected):
     assert shown(member_client, query) == ids(varied, *expected)
+
+
+@pytest.mark.django_db
+def test_each_row_shows_its_agents_kind_and_the_form_offers_every_kind(member_client, varied):
+    html = body(member_client.get("/dashboard/sessions?since=all&agent_kind=codex"))
+
+    assert html.count('<span class="badge agent-kind agent-kind-codex"') == 3
+    assert "agent-kind-claude_code" not in html
+    assert '<option value="codex" selected>Codex CLI</option>' in html
+    for value in ("claude_code", "cursor", "gemini_cli", "bot", "other"):
+        assert f'<option value="{value}">' in html
 
 
 @pytest.mark.django_db
@@ -236,7 +254,9 @@ def test_detail_shows_header_inspector_timeline_and_summary(member_client, inges
     assert "Tool latency p50" in header and "Tool latency p95" in header
     assert "Started" in header and "Duration" in header
     events = list(Event.objects.filter(session=session).order_by("ts", "pk")[:100])
-    positions = [html.index(f'id="event-{e.pk}"') for e in events]
+    # Model-request reports are folded into their steps (tests/web/test_usage_folding.py).
+    positions = [html.index(f'id="event-{e.pk}"') for e in events
+                 if e.type not in FOLDED_TYPES]
     assert positions == sorted(positions), "events are listed oldest first"
     assert 'class="badge type type-tool">pre_tool_use<' in html
     assert 'class="badge type type-prompt">user_prompt<' in html

@@ -35,6 +35,10 @@ class SessionSerializer(serializers.ModelSerializer):
     agent_label = serializers.CharField(
         source="agent.display_name", read_only=True, help_text="The agent's label, or its slug."
     )
+    agent_kind = serializers.ChoiceField(
+        source="agent.kind", choices=Agent.Kind.choices, read_only=True,
+        help_text="What the agent is: claude_code, cursor, codex, gemini_cli, bot or other.",
+    )
     duration_s = serializers.FloatField(
         read_only=True, help_text="Seconds from start to end (or to the last event if running)."
     )
@@ -51,7 +55,7 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Session
         fields = [
-            "id", "session_id", "agent", "agent_label", "status", "status_reason",
+            "id", "session_id", "agent", "agent_label", "agent_kind", "status", "status_reason",
             "started_at", "ended_at", "end_reason", "last_event_at", "duration_s",
             "event_count", "trace_count", "tool_call_count", "distinct_tools",
             "distinct_tool_count", "error_count", "unacknowledged_error_count",
@@ -125,16 +129,21 @@ class SignalSerializer(serializers.ModelSerializer):
     session_id = serializers.CharField(
         source="session_ref", read_only=True, help_text="The agent's own session id."
     )
-    rule_id = serializers.IntegerField(read_only=True)
-    rule_name = serializers.CharField(read_only=True)
-    rule_kind = serializers.ChoiceField(choices=AlertRule.Kind.choices, read_only=True)
-    rule_action = serializers.ChoiceField(choices=AlertRule.Action.choices, read_only=True)
+    rule_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                       help_text="The alert rule that fired, or null.")
+    rule_name = serializers.CharField(read_only=True, allow_null=True)
+    rule_kind = serializers.ChoiceField(choices=AlertRule.Kind.choices, read_only=True,
+                                        allow_null=True)
+    rule_action = serializers.ChoiceField(choices=AlertRule.Action.choices, read_only=True,
+                                          allow_null=True)
+    budget_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                         help_text="The budget that crossed a threshold, or null.")
 
     class Meta:
         model = Signal
         fields = [
             "id", "fired_at", "message", "value", "rule_id", "rule_name", "rule_kind",
-            "rule_action", "agent", "session_id",
+            "rule_action", "budget_id", "agent", "session_id",
         ]
         read_only_fields = fields
 

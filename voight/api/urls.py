@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from voight.api import views
+from voight.api import budgets, views
 from voight.api.analytics import AnalyticsViewSet
 
 router = SimpleRouter(trailing_slash=False)
@@ -11,6 +11,7 @@ router.register("traces", views.TraceViewSet, basename="me-trace")
 router.register("events", views.EventViewSet, basename="me-event")
 router.register("agents", views.AgentViewSet, basename="me-agent")
 router.register("signals", views.SignalViewSet, basename="me-signal")
+router.register("budgets", budgets.BudgetViewSet, basename="me-budget")
 router.register("experiments", views.ExperimentViewSet, basename="me-experiment")
 router.register("analytics", AnalyticsViewSet, basename="me-analytics")
 

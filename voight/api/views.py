@@ -196,7 +196,8 @@ SESSION_CSV = CsvSpec(
     },
     columns=(
         Column("id", "id"), Column("session_id", "external_id"), Column("agent", "agent__slug"),
-        Column("agent_label", "csv_agent_label"), Column("status", "status"),
+        Column("agent_label", "csv_agent_label"), Column("agent_kind", "agent__kind"),
+        Column("status", "status"),
         Column("status_reason", "status_reason"), Column("started_at", "started_at"),
         Column("ended_at", "ended_at"), Column("end_reason", "end_reason"),
         Column("last_event_at", "last_event_at"),
@@ -512,7 +513,8 @@ SIGNAL_CSV = CsvSpec(
         Column("value", "value", lambda v: None if v is None else float(v)),
         Column("rule_id", "rule_id"), Column("rule_name", "rule__name"),
         Column("rule_kind", "rule__kind"), Column("rule_action", "rule__action"),
-        Column("agent", "agent__slug"), Column("session_id", "session__external_id"),
+        Column("budget_id", "budget_id"), Column("agent", "agent__slug"),
+        Column("session_id", "session__external_id"),
     ),
 )
 

@@ -13,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
         from voight.client import hook
 
         hook.exit_process(hook.main())
+    if argv[:1] == ["gemini-hook"]:
+        from voight.client import gemini_hook
+
+        gemini_hook.exit_process(gemini_hook.main(argv[1:]))
     if argv[:1] == ["codex-notify"]:  # once per Codex turn: no argparse either
         from voight.client import codex
 
@@ -26,6 +30,7 @@ def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="voight", description="Voight client for Claude Code.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("hook", help="Claude Code command hook: reads the hook JSON on stdin")
+    sub.add_parser("gemini-hook", help="Gemini CLI command hook: reads the hook JSON on stdin")
     sub.add_parser("codex-notify", help="Codex CLI notify program: the JSON is the last argument")
 
     install = sub.add_parser("install-hooks", help="merge Voight into Claude Code's settings.json")
@@ -39,6 +44,9 @@ def _run(argv: list[str]) -> int:
     install.add_argument("--url", help="Voight server URL (default: $VOIGHT_URL)")
     install.add_argument("--key", help="ingest API key (default: $VOIGHT_KEY)")
     install.add_argument("--agent", help="agent slug (default: $VOIGHT_AGENT)")
+    install.add_argument("--gemini", action="store_true",
+                         help="the Gemini CLI's settings.json (~/.gemini, or ./.gemini with "
+                              "--project): telemetry + hooks")
 
     sub.add_parser("doctor", help="check URL, key, clock skew, spool and installed hooks")
     flush = sub.add_parser("flush", help="send the spooled events now")
@@ -49,6 +57,10 @@ def _run(argv: list[str]) -> int:
         from voight.client import hook
 
         return hook.main()
+    if args.command == "install-hooks" and args.gemini:
+        from voight.client import install_gemini
+
+        return install_gemini.run(args)
     if args.command == "install-hooks":
         from voight.client import install as install_mod
 

@@ -20,6 +20,11 @@ def key() -> str:
     return os.environ.get("VOIGHT_KEY", "").strip()
 
 
+def otlp_headers() -> str:
+    """OTEL_EXPORTER_OTLP_HEADERS: `name=value,…`, where the Gemini CLI's users keep the key."""
+    return os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+
+
 def agent() -> str | None:
     return os.environ.get("VOIGHT_AGENT", "").strip() or None
 

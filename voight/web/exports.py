@@ -4,7 +4,7 @@ cell that starts with = + - @ tab or CR.
 
 Columns use the API's field names (SPEC 8):
 
-Sessions — id, session_id (the agent's own id), agent (slug), agent_label, status,
+Sessions — id, session_id (the agent's own id), agent (slug), agent_label, agent_kind, status,
 status_reason, started_at, ended_at, end_reason, last_event_at, duration_s, event_count,
 trace_count, tool_call_count, distinct_tools (`;`-joined), distinct_tool_count, error_count,
 unacknowledged_error_count, files_touched_count, input_tokens, output_tokens,
@@ -37,6 +37,7 @@ SESSIONS_CSV = CsvSpec(
         Column("session_id", "external_id"),
         Column("agent", "agent__slug"),
         Column("agent_label", "agent__label"),
+        Column("agent_kind", "agent__kind"),
         Column("status", "status"),
         Column("status_reason", "status_reason"),
         Column("started_at", "started_at"),

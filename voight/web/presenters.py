@@ -188,7 +188,8 @@ TOOL_TYPES = ("pre_tool_use", "post_tool_use", "tool_failure", "tool_denied")
 
 def trace_items(events: list) -> list[dict]:
     """The trace timeline: a tool call's Pre/Post/Failure events merged into one item with
-    its timing and outcome; every other event (prompt, reasoning, stop...) is its own item."""
+    its timing and outcome (and the model requests folded into them, see usage_folding);
+    every other event (prompt, reasoning, stop...) is its own item."""
     items: list[dict] = []
     calls: dict[str, dict] = {}
     for e in events:
@@ -197,10 +198,14 @@ def trace_items(events: list) -> list[dict]:
             if item is None:
                 item = {"kind": "tool", "dom_id": f"call-{e.tool_use_id}", "ts": e.ts,
                         "tool": e.tool_name, "detail": "", "events": [], "outcome": "running",
-                        "duration": "", "error": "", "privacy_level": e.privacy_level}
+                        "duration": "", "error": "", "privacy_level": e.privacy_level,
+                        "usage": None}
                 calls[e.tool_use_id] = item
                 items.append(item)
             item["events"].append(e)
+            usage = getattr(e, "folded_usage", None)
+            if usage is not None:
+                item["usage"] = usage.merged(item["usage"])
             p = e.payload if isinstance(e.payload, dict) else {}
             item["detail"] = item["detail"] or tool_detail(e.tool_name, p.get("tool_input"),
                                                            _text(p.get("cwd")))
@@ -219,6 +224,7 @@ def trace_items(events: list) -> list[dict]:
             item["ts"] = min(item["ts"], e.ts)
         else:
             items.append({"kind": "event", "dom_id": f"event-{e.pk}", "ts": e.ts, "event": e,
-                          "events": [e], "privacy_level": e.privacy_level})
+                          "events": [e], "privacy_level": e.privacy_level,
+                          "usage": getattr(e, "folded_usage", None)})
     items.sort(key=lambda item: item["ts"])
     return items

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agent_sessions', '0007_fewer_session_indexes'),
+        ('agent_sessions', '0008_budgets'),
     ]
 
     operations = [

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agent_sessions', '0008_session_developer'),
-        ('traces', '0902_alter_event_outcome'),
+        ('agent_sessions', '0009_session_developer'),
+        ('traces', '0903_usage_team_ts'),
         ('voight', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
