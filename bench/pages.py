@@ -39,8 +39,8 @@ def seed_sessions(team_id: int, agent_ids: list[int], n: int, tag: str,
               project_path, git_branch, git_sha, model, source, event_count, trace_count,
               tool_call_count, distinct_tools, distinct_tool_count, error_count,
               unacknowledged_error_count, files_touched_count, input_tokens, output_tokens,
-              cache_read_tokens, cache_write_tokens, cost_usd, otel_metrics, created_at,
-              updated_at, agent_id, parent_id, team_id)
+              cache_read_tokens, cache_write_tokens, cost_usd, otel_metrics, developer,
+              created_at, updated_at, agent_id, parent_id, team_id)
             SELECT md5(%(tag)s || i)::uuid, %(tag)s || '-' || i, st,
               CASE WHEN i %% 50 = 0 THEN NULL ELSE st + interval '25 min' END,
               CASE WHEN i %% 50 = 0 THEN '' ELSE 'prompt_input_exit' END,
@@ -54,12 +54,23 @@ def seed_sessions(team_id: int, agent_ids: list[int], n: int, tag: str,
               CASE WHEN i %% 10 = 0 THEN 'v' || (i %% 3) ELSE '' END,
               CASE WHEN i %% 10 = 0 THEN '{"goal_completed": true, "score": 0.8}'::jsonb
                    ELSE '{}'::jsonb END,
-              '/home/dev/src/project-' || (i %% 20), 'main',
+              '/home/dev/src/project-' || (i %% 20),
+              CASE WHEN i %% 4 = 0 THEN 'feature/f-' || (i %% 30) ELSE 'main' END,
               'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678', 'claude-sonnet-4-6', 'hook',
               50, 5, 20, '["Bash", "Edit", "Grep", "Read"]'::jsonb, 4,
               CASE WHEN i %% 17 = 0 THEN 2 ELSE 0 END, CASE WHEN i %% 17 = 0 THEN 2 ELSE 0 END,
               3, 1200 + i %% 300, 8000 + i %% 5000, 250000, 30000,
-              0.5 + (i %% 100) / 100.0, '{}'::jsonb, st, st,
+              0.5 + (i %% 100) / 100.0,
+              -- A third export Claude Code's metrics, naming one of 40 developers.
+              CASE WHEN i %% 3 = 0 THEN jsonb_build_object(
+                'lines_of_code.count', jsonb_build_object('added', 20 + i %% 50,
+                                                          'removed', i %% 17),
+                'commit.count', i %% 2, 'pull_request.count', (i %% 7 = 0)::int,
+                'active_time.total', jsonb_build_object('user', 300 + i %% 600,
+                                                        'cli', 60 + i %% 120))
+                ELSE '{}'::jsonb END,
+              CASE WHEN i %% 3 = 0 THEN 'dev' || (i %% 40) || '@example.com' ELSE '' END,
+              st, st,
               (%(agents)s::bigint[])[1 + i %% %(n_agents)s], NULL, %(team)s
             FROM (SELECT i, now() - i * %(step)s * interval '1 second' AS st
                   FROM generate_series(0, %(n)s - 1) AS i) AS s
@@ -126,7 +137,13 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                     'cwd', t.project_path, 'tool_name', (%(tools)s::text[])[1 + j %% 6],
                     'tool_input', jsonb_build_object('command', 'pytest -q tests/test_' || j
                       || '.py', 'description', 'Run the refund tests'),
-                    'tool_use_id', 'toolu_' || t.id || '_' || j),
+                    'tool_use_id', 'toolu_' || t.id || '_' || j)
+                  -- What the Claude Code adapter adds to a PostToolUse of Edit or Write.
+                  || CASE WHEN (%(types)s::text[])[1 + j %% 10] = 'post_tool_use'
+                          AND (%(tools)s::text[])[1 + (t.id + j) %% 6] IN ('Edit', 'Write')
+                     THEN jsonb_build_object('_voight_lines', jsonb_build_object(
+                       'added', 1 + j, 'removed', j %% 3))
+                     ELSE '{}'::jsonb END,
                   NULL, t.agent_id, t.session_id, t.team_id, t.id
                 FROM traces_trace t, generate_series(0, %(e)s - 1) AS j
                 WHERE t.team_id = %(team)s
@@ -135,11 +152,24 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
         finally:
             for _, definition in indexes:
                 cursor.execute(definition)
+        # Four tool calls per trace (the sessions' tool_call_count of 20), one in 25 failed.
+        cursor.execute("""
+            INSERT INTO traces_toolcall (session_id, key, tool_name, file_path, started_at,
+                                         ended_at, duration_ms, outcome)
+            SELECT t.session_id, 'toolu_' || t.id || '_' || j,
+              CASE WHEN (t.id + j) %% 40 = 0 THEN 'mcp__github__create_issue'
+                   ELSE (%(tools)s::text[])[1 + (t.id + j) %% 6] END, '',
+              t.started_at + j * interval '40 s', t.started_at + j * interval '40 s'
+                + interval '300 ms', 300, CASE WHEN (t.id + j) %% 25 = 0 THEN 'failed'
+                                              ELSE 'ok' END
+            FROM traces_trace t, generate_series(0, 3) AS j WHERE t.team_id = %(team)s
+        """, {"team": team_id, "tools": TOOLS})
         # VACUUM, not only ANALYZE: in production autovacuum keeps the visibility map of
         # rows older than a minute set, which is what lets the KPI count and the list read
         # their covering indexes alone; the scratch server runs with autovacuum off, so a
         # freshly loaded table would be measured in a state production never stays in.
-        for table in ("agent_sessions_session", "traces_trace", "traces_event"):
+        for table in ("agent_sessions_session", "traces_trace", "traces_event",
+                      "traces_toolcall"):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -182,6 +212,8 @@ def _time_pages(user, team, requests: int) -> dict:
         "session detail": f"/dashboard/sessions/{session.pk}",
         "traces list": "/dashboard/traces",
         "trace detail": f"/dashboard/traces/{trace.trace_id}" if trace else None,
+        "analytics": "/dashboard/analytics",
+        "analytics, 30d": "/dashboard/analytics?since=30d",
     }
     out = {}
     for name, url in pages.items():

@@ -217,9 +217,13 @@ def metrics_store(ctx: IngestContext, groups: list) -> list[tuple[str, int]]:
         agent = agents[pipeline._agent_slug(probe, ctx)]
         session = sessions[(agent.pk, probe.session_external_id)]
         session.otel_metrics = adapter.metrics_merge(session.otel_metrics, groups[index][2])
+        # The session's developer is who its telemetry names (sessions.analytics).
+        session.developer = next(
+            (p.developer for p in groups[index][2] if p.developer), session.developer)
         session.updated_at = now
         changed[session.pk] = session
-    Session.objects.bulk_update(list(changed.values()), ["otel_metrics", "updated_at"])
+    Session.objects.bulk_update(
+        list(changed.values()), ["otel_metrics", "developer", "updated_at"])
     sessions_recompute_status(Session.objects.filter(pk__in=list(changed)), ctx.now)
     broadcast.sessions_changed(ctx.team.pk, list(changed))
     return rejected

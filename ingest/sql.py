@@ -164,8 +164,10 @@ def _insert(
     opts = model._meta
     model_fields = [
         f for f in opts.concrete_fields
-        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
-        or f.name in rows[0]
+        if (not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
+            or f.name in rows[0])
+        # The database computes generated columns (`Event.lines_added`) and refuses values.
+        and not getattr(f, "generated", False)
     ]
     names = [f.name for f in model_fields]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in model_fields)

@@ -145,6 +145,11 @@ class Session(models.Model):
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     # OpenTelemetry metrics per session (lines of code, commits, active time ...).
     otel_metrics = models.JSONField(default=dict, blank=True)
+    # Who ran it, as Claude Code's telemetry names them (`user.email`, else
+    # `user.account_uuid`); empty without OTel metrics. See sessions.analytics for the
+    # precedence the pages apply.
+    developer = models.CharField(max_length=254, blank=True, default="",
+                                 db_default=models.Value(""))
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

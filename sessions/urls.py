@@ -2,6 +2,7 @@ from django.urls import path
 
 from sessions.views import (
     agents,
+    analytics,
     approvals,
     budgets,
     experiments,
@@ -26,6 +27,7 @@ urlpatterns = [
     path("agents", agents.AgentsView.as_view(), name="agents"),
     path("agents/<int:pk>/pause", agents.agent_pause_view, name="agent_pause"),
     path("agents/<int:pk>/resume", agents.agent_resume_view, name="agent_resume"),
+    path("analytics", analytics.AnalyticsView.as_view(), name="analytics"),
     path("budgets", budgets.BudgetsView.as_view(), name="budgets"),
     path("budgets/<int:pk>", budgets.BudgetEditView.as_view(), name="budget_edit"),
     path("budgets/<int:pk>/delete", budgets.budget_delete_view, name="budget_delete"),

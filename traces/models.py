@@ -11,6 +11,8 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from sessions.models import Agent, Session, TeamScopedQuerySet
@@ -147,6 +149,15 @@ class Event(models.Model):
     )
     source = models.CharField(max_length=12, blank=True)
     payload = models.JSONField(default=dict)
+    # Lines an Edit / Write / MultiEdit call changed, counted by the adapter
+    # (ingest.adapters.edit_lines) and computed by the database from the payload on insert:
+    # a column analytics can sum, written by no ingest code. NULL on every other event.
+    lines_added = models.GeneratedField(
+        expression=Cast(KT("payload___voight_lines__added"), models.IntegerField()),
+        output_field=models.IntegerField(null=True), db_persist=True)
+    lines_removed = models.GeneratedField(
+        expression=Cast(KT("payload___voight_lines__removed"), models.IntegerField()),
+        output_field=models.IntegerField(null=True), db_persist=True)
 
     objects = EventQuerySet.as_manager()
 
@@ -159,6 +170,13 @@ class Event(models.Model):
                 fields=["session", "ts"], name="event_failed_unack",
                 condition=models.Q(outcome="failed", acknowledged_at__isnull=True),
             ),
+            # Analytics: the few events that changed lines, and the Skill calls, per
+            # session; partial, so the other events cost these indexes nothing.
+            models.Index(fields=["session"], name="event_edit_lines",
+                         include=["lines_added", "lines_removed"],
+                         condition=models.Q(lines_added__isnull=False)),
+            models.Index(fields=["session"], name="event_skill",
+                         condition=models.Q(tool_name="Skill")),
         ]
         ordering = ["ts", "id"]
 

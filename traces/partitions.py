@@ -107,6 +107,12 @@ def partitions_ensure(
     return created
 
 
+def _stored_fields():
+    from traces.models import Event
+
+    return [f for f in Event._meta.concrete_fields if not getattr(f, "generated", False)]
+
+
 def partition_create(month: datetime, *, using: str = DEFAULT_DB_ALIAS) -> bool:
     """Create and attach the partition of `month` unless it exists; False if it did.
 
@@ -125,12 +131,16 @@ def partition_create(month: datetime, *, using: str = DEFAULT_DB_ALIAS) -> bool:
             return False
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         name = quote(part.name)
+        # A partition's generated columns must be generated the parent's way (PostgreSQL
+        # refuses to attach it otherwise), and are recomputed, not copied, when rows move.
         cursor.execute(
-            f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+            f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+            f"INCLUDING GENERATED)"
         )
+        columns = ", ".join(quote(f.column) for f in _stored_fields())
         cursor.execute(
             f"WITH moved AS (DELETE FROM {DEFAULT_PARTITION} WHERE ts >= %s AND ts < %s "
-            f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",
+            f"RETURNING *) INSERT INTO {name} ({columns}) SELECT {columns} FROM moved",
             [part.lower, part.upper],
         )
         # Attaching builds the partition's share of every partitioned index and key.

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.adapters import fields
+from ingest.adapters.edit_lines import with_edit_lines
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
 HOOK_TYPES = {
@@ -139,5 +140,7 @@ def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         start_source=fields.opt_str(payload, "source", 50) if hook == "SessionStart" else "",
         end_reason=fields.opt_str(payload, "reason", 60) if hook == "SessionEnd" else "",
         notification_type=fields.opt_str(payload, "notification_type", 60),
-        payload=payload,
+        # Only a call that ran changed the file: PostToolUse, not the Pre or a failure.
+        payload=with_edit_lines(payload, tool_name, tool_input)
+        if event_type == EventType.POST_TOOL_USE and outcome == Outcome.OK else payload,
     )

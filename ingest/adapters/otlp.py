@@ -641,6 +641,8 @@ class MetricPoint:
     series: str
     ts: datetime | None
     agent_slug: str | None
+    # Who ran the session (`developer_of`); empty when the exporter names nobody.
+    developer: str = ""
 
 
 @dataclasses.dataclass
@@ -787,8 +789,24 @@ def _point(item: Item, metric: str, point: Any, cumulative: bool) -> MetricPoint
     return MetricPoint(
         session_id=session, metric=metric, part=part, value=value, cumulative=cumulative,
         series=series, ts=unix_nano(field(point, "timeUnixNano"), "timeUnixNano"),
-        agent_slug=_agent_slug(item, attrs),
+        agent_slug=_agent_slug(item, attrs), developer=developer_of(attrs, item.resource),
     )
+
+
+DEVELOPER_ATTRIBUTES = ("user.email", "user.account_uuid")
+
+
+def developer_of(attrs: dict, resource: dict) -> str:
+    """The person behind Claude Code's telemetry: `user.email`, else `user.account_uuid`
+    (API-key users have no email), from the data point, else its resource. Lower-cased
+    emails, so one person's sessions group together whatever the casing."""
+    for name in DEVELOPER_ATTRIBUTES:
+        for source in (attrs, resource):
+            value = source.get(name)
+            if isinstance(value, str) and value.strip():
+                value = value.strip()[:254]
+                return value.lower() if "@" in value else value
+    return ""
 
 
 def metrics_merge(current: dict, points: list[MetricPoint]) -> dict:

@@ -40,6 +40,10 @@ ROUTES = {
     "sessions:agent_resume": "write",
     "me-session-list": "list", "me-trace-list": "list", "me-event-list": "list",
     "me-agent-list": "list", "me-signal-list": "list", "me-experiment-list": "list",
+    "sessions:analytics": "list", "me-analytics-developers": "list",
+    "me-analytics-repositories": "list", "me-analytics-days": "list",
+    "me-analytics-tools": "list", "me-analytics-mcp-servers": "list",
+    "me-analytics-skills": "list",
     "me-session-detail": "object", "me-trace-detail": "object", "me-agent-detail": "object",
     "me-session-acknowledge": "write", "me-agent-pause": "write", "me-agent-resume": "write",
     "ingest": "ingest", "hook-claude-code": "ingest", "hook-cursor": "ingest",
@@ -152,6 +156,13 @@ LISTS = [
     ("me-agent-list", ""), ("me-signal-list", ""), ("me-experiment-list", ""),
     ("sessions:budgets", ""), ("me-budget-list", ""),
     ("sessions:approvals", ""), ("sessions:approvals_export", ""), ("me-approval-list", ""),
+    ("sessions:analytics", "since=all&agent=bq7-agent"),
+    ("me-analytics-developers", "since=all&agent=bq7-agent"),
+    ("me-analytics-repositories", "since=all&agent=bq7-agent"),
+    ("me-analytics-tools", "since=all&agent=bq7-agent&format=csv"),
+    ("me-analytics-days", "since=30d&agent=bq7-agent"),
+    ("me-analytics-mcp-servers", "since=all&agent=bq7-agent"),
+    ("me-analytics-skills", "since=all&agent=bq7-agent"),
 ]
 
 

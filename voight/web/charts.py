@@ -32,6 +32,14 @@ class Tick:
 
 
 @dataclass
+class Line:
+    points: str  # the SVG polyline's "x,y x,y ..."
+    color: str
+    name: str
+    dots: list[tuple[float, float, str]] = field(default_factory=list)  # x, y, hover title
+
+
+@dataclass
 class Chart:
     width: int = WIDTH
     height: int = HEIGHT
@@ -39,6 +47,7 @@ class Chart:
     xticks: list[Tick] = field(default_factory=list)
     yticks: list[Tick] = field(default_factory=list)
     legend: list[tuple[str, str]] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
     empty: bool = True
     left: int = LEFT
     bottom_y: float = HEIGHT - BOTTOM
@@ -104,3 +113,51 @@ def bars(labels: list[str], values: list[float], value_format=str, color=PALETTE
         rect.color = color
     chart.legend = []
     return chart
+
+
+def lines(labels: list[str], series: list[tuple[str, list[float]]], value_format=str,
+          max_labels: int = 8, dots: bool = True) -> Chart:
+    """Trend lines: one value per bucket (a day) per series, on one shared y axis."""
+    chart = Chart()
+    values = [float(v or 0) for _, points in series for v in points]
+    if not labels or not any(values):
+        return chart
+    chart.empty = False
+    top = nice_max(max(values))
+    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = HEIGHT - TOP - BOTTOM
+    slot = plot_w / len(labels)
+    for number, (name, points) in enumerate(series):
+        color = PALETTE[number % len(PALETTE)]
+        coords = [(round(LEFT + i * slot + slot / 2, 1),
+                   round(HEIGHT - BOTTOM - float(v or 0) / top * plot_h, 1))
+                  for i, v in enumerate(points)]
+        chart.lines.append(Line(
+            " ".join(f"{x},{y}" for x, y in coords), color, name,
+            [(x, y, f"{labels[i]} · {name}: {value_format(points[i] or 0)}")
+             for i, (x, y) in enumerate(coords)] if dots else []))
+    every = max(1, math.ceil(len(labels) / max_labels))
+    chart.xticks = [Tick(round(LEFT + i * slot + slot / 2, 1), labels[i])
+                    for i in range(0, len(labels), every)]
+    chart.yticks = [Tick(round(HEIGHT - BOTTOM - plot_h * k / 4, 1), value_format(top * k / 4))
+                    for k in range(5)]
+    chart.legend = [(name, PALETTE[n % len(PALETTE)]) for n, (name, _) in enumerate(series)]
+    return chart
+
+
+@dataclass
+class Bar:
+    label: str
+    value: float
+    display: str  # the number printed beside the bar
+    pct: float  # the bar's length, % of the longest
+    detail: str = ""
+
+
+def top_bars(rows: list[tuple[str, float, str, str]], limit: int = 10) -> list[Bar]:
+    """Horizontal top-N bars: (label, value, display, detail) rows, largest first, each
+    with its number beside it (an HTML partial, so long labels wrap on a phone)."""
+    ranked = sorted(rows, key=lambda r: -r[1])[:limit]
+    top = max((r[1] for r in ranked), default=0)
+    return [Bar(label, value, display, round(value / top * 100, 1) if top > 0 else 0, detail)
+            for label, value, display, detail in ranked]

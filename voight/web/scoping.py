@@ -22,6 +22,7 @@ NAV = (
     ("sessions", "Sessions", "sessions:list"),
     ("traces", "Traces", "traces:list"),
     ("agents", "Agents", "sessions:agents"),
+    ("analytics", "Analytics", "sessions:analytics"),
     ("budgets", "Budgets", "sessions:budgets"),
     ("experiments", "Experiments", "sessions:experiments"),
     ("signals", "Signals", "sessions:signals"),
