@@ -23,7 +23,9 @@ _quote = connection.ops.quote_name
 
 
 def _event_fields() -> list[models.Field]:
-    return [f for f in Event._meta.concrete_fields if not f.primary_key]
+    # Not the generated columns (`lines_added`…): the database computes them.
+    return [f for f in Event._meta.concrete_fields
+            if not f.primary_key and not getattr(f, "generated", False)]
 
 
 _FIELDS = _event_fields()
