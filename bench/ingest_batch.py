@@ -127,9 +127,13 @@ def _copy_reference(team_id: int, clients: int, batch: int) -> dict:
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {COPY_TABLE}")
         conn.execute(f"CREATE TABLE {COPY_TABLE} (LIKE traces_event INCLUDING ALL)")
+        # The stored columns: the generated ones (lines_added…) are computed, not copied.
+        columns = ", ".join(name for (name,) in conn.execute(
+            "SELECT quote_ident(column_name) FROM information_schema.columns WHERE "
+            "table_name = 'traces_event' AND is_generated = 'NEVER' ORDER BY ordinal_position"))
         lines: list[bytes] = []
         with conn.cursor().copy(
-            "COPY (SELECT * FROM traces_event WHERE team_id = %s ORDER BY id) TO STDOUT",
+            f"COPY (SELECT {columns} FROM traces_event WHERE team_id = %s ORDER BY id) TO STDOUT",
             (team_id,),
         ) as copy:
             buffer = b"".join(bytes(chunk) for chunk in copy)
@@ -140,7 +144,7 @@ def _copy_reference(team_id: int, clients: int, batch: int) -> dict:
     def worker(share):
         with psycopg.connect(dsn) as conn:
             for chunk in share:
-                with conn.cursor().copy(f"COPY {COPY_TABLE} FROM STDIN") as copy:
+                with conn.cursor().copy(f"COPY {COPY_TABLE} ({columns}) FROM STDIN") as copy:
                     copy.write(chunk)
                 conn.commit()
 

@@ -88,6 +88,7 @@ def pages(api):
         ("sessions:signals", reverse("sessions:signals") + "?since=all"),
         ("sessions:budgets", reverse("sessions:budgets")),
         ("sessions:approvals", reverse("sessions:approvals")),
+        ("sessions:analytics", reverse("sessions:analytics") + "?since=all"),
     ]
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ingest.simulator import simulate_session
 from tests import factories
 from tests.web.conftest import make_session, post_deliveries
-from tests.web.test_browser import ARTIFACTS, browser, login, page, shot  # noqa: F401
+from tests.web.test_browser import ARTIFACTS, login, page, shot  # noqa: F401 (page: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

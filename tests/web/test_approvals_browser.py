@@ -12,7 +12,7 @@ import pytest
 
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from tests.reliability.services import wait_for
-from tests.web.test_browser import asgi_server, browser, login, page  # noqa: F401 (fixtures)
+from tests.web.test_browser import asgi_server, login, page  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,6 @@ from sessions.models import Agent
 from tests import factories
 from tests.web.conftest import make_session
 from tests.web.test_browser import ARTIFACTS, BROWSER_LOCALE, BROWSER_ZONE, login, shot
-from tests.web.test_browser import browser as browser  # the module's fixture, shared
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

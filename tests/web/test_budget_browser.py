@@ -10,7 +10,7 @@ import pytest
 
 from sessions.models import Agent, Budget
 from tests.web.conftest import event, post_events
-from tests.web.test_browser import browser, login, page  # noqa: F401 - fixtures
+from tests.web.test_browser import login, page  # noqa: F401 (page: a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(os.environ.get("VOIGHT_SHOTS", tempfile.gettempdir())) / "voight-budgets"
