@@ -363,6 +363,39 @@ def hex_id(value: Any, size: int) -> str:
 
 # --- the answer -----------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class SpanHead:
+    """What every span adapter reads first, validated once."""
+    trace_hex: str
+    span_hex: str
+    attrs: dict[str, Any]
+    name: str
+    start: datetime | None
+    end: datetime | None
+    status: dict
+
+
+def span_head(item: Item) -> SpanHead:
+    """A span's ids, attributes, name, times and status; an `InvalidEvent` if its ids are
+    missing or its item was already rejected."""
+    if item.error:
+        raise InvalidEvent(item.error)
+    span = item.data
+    trace_hex = hex_id(field(span, "traceId"), 16)
+    span_hex = hex_id(field(span, "spanId"), 8)
+    if not trace_hex or not span_hex:
+        raise InvalidEvent("span needs a non-zero traceId and spanId")
+    name = field(span, "name")
+    status = field(span, "status")
+    return SpanHead(
+        trace_hex, span_hex, attributes(field(span, "attributes")),
+        name if isinstance(name, str) else "",
+        unix_nano(field(span, "startTimeUnixNano"), "startTimeUnixNano"),
+        unix_nano(field(span, "endTimeUnixNano"), "endTimeUnixNano"),
+        status if isinstance(status, dict) else {},
+    )
+
+
 def export_response(signal: Signal, protobuf: bool, rejected: int = 0,
                     message: str = "") -> HttpResponse:
     """200 with an Export<Signal>ServiceResponse in the request's encoding. `partialSuccess`

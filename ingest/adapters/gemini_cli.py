@@ -32,7 +32,7 @@ import json
 from typing import Any
 
 from ingest.adapters import fields
-from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
+from ingest.otlp import Item, any_value, attributes, field, hex_id, span_head, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
 SERVICE = "gemini-cli"
@@ -196,18 +196,11 @@ LOG_EVENTS = {
 
 def adapt_span(item: Item) -> CanonicalEvent:
     """A span is a log: the CLI's log records report the same requests and tool calls."""
-    if item.error:
-        raise InvalidEvent(item.error)
+    head = span_head(item)
     span = item.data
-    trace_hex = hex_id(field(span, "traceId"), 16)
-    span_hex = hex_id(field(span, "spanId"), 8)
-    if not trace_hex or not span_hex:
-        raise InvalidEvent("span needs a non-zero traceId and spanId")
-    attrs = attributes(field(span, "attributes"))
-    name = field(span, "name") if isinstance(field(span, "name"), str) else ""
-    start = unix_nano(field(span, "startTimeUnixNano"), "startTimeUnixNano")
-    end = unix_nano(field(span, "endTimeUnixNano"), "endTimeUnixNano")
-    status = field(span, "status") if isinstance(field(span, "status"), dict) else {}
+    trace_hex, span_hex, attrs, name = head.trace_hex, head.span_hex, head.attrs, head.name
+    start, end = head.start, head.end
+    status = head.status
     event = _base(item, attrs, name or "span", {
         "signal": "span", "name": name, "trace_id": trace_hex, "span_id": span_hex,
         "parent_span_id": hex_id(field(span, "parentSpanId"), 8), "status": status,

@@ -60,7 +60,7 @@ from typing import Any
 from ingest import privacy
 from ingest.adapters import codex, fields, gemini_cli
 from ingest.adapters import otel_genai as genai
-from ingest.otlp import Item, any_value, attributes, field, hex_id, unix_nano
+from ingest.otlp import Item, any_value, attributes, field, hex_id, span_head, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
 CLAUDE_CODE_SCOPE = "com.anthropic.claude_code"
@@ -472,19 +472,12 @@ def adapt_span(item: Item) -> CanonicalEvent:
     stop / stop_failure."""
     if gemini_cli.is_gemini_cli(item):
         return gemini_cli.adapt_span(item)
-    if item.error:
-        raise InvalidEvent(item.error)
+    head = span_head(item)
     span = item.data
-    trace_hex = hex_id(field(span, "traceId"), 16)
-    span_hex = hex_id(field(span, "spanId"), 8)
-    if not trace_hex or not span_hex:
-        raise InvalidEvent("span needs a non-zero traceId and spanId")
-    attrs = attributes(field(span, "attributes"))
-    name = field(span, "name") if isinstance(field(span, "name"), str) else ""
-    start = unix_nano(field(span, "startTimeUnixNano"), "startTimeUnixNano")
-    end = unix_nano(field(span, "endTimeUnixNano"), "endTimeUnixNano")
+    trace_hex, span_hex, attrs, name = head.trace_hex, head.span_hex, head.attrs, head.name
+    start, end = head.start, head.end
     duration = int((end - start).total_seconds() * 1000) if start and end and end >= start else None
-    status = field(span, "status") if isinstance(field(span, "status"), dict) else {}
+    status = head.status
     failed = field(status, "code") in (STATUS_ERROR, "STATUS_CODE_ERROR") or (
         _bool(attrs.get("success")) is False) or bool(genai.error_type(attrs))
     claude_code = is_claude_code(item)

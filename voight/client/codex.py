@@ -206,15 +206,7 @@ def install(path: str, url: str, key: str,
     tomllib.loads(merged)
     if merged == current:
         return False, None, []
-    backup = None
-    if os.path.exists(path):
-        backup = fs.backup(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.voight-tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(merged)
-    os.chmod(tmp, 0o600)  # it holds the ingest key
-    os.replace(tmp, path)
+    backup = fs.replace_backed_up(path, merged, mode=0o600)  # it holds the ingest key
     return True, backup, notes
 
 

@@ -89,3 +89,17 @@ def backup(path: str) -> str:
     with open(path, "rb") as src, open(backup, "wb") as dst:
         dst.write(src.read())
     return backup
+
+
+def replace_backed_up(path: str, text: str, mode: int | None = None) -> str | None:
+    """Replace the user's config file at `path` with `text`: the old one is copied aside
+    first (returned), the new one lands by an atomic rename, with `mode` if given."""
+    previous = backup(path) if os.path.exists(path) else None
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.voight-tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    return previous

@@ -154,14 +154,7 @@ def install(
                    approvals_url=approvals_url)
     if merged == current:
         return False, None
-    backup = None
-    if os.path.exists(path):
-        backup = fs.backup(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.voight-tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    backup = fs.replace_backed_up(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     return True, backup
 
 

@@ -102,12 +102,7 @@ def write(path: str, *, url: str, agent: str | None) -> tuple[bool, str | None]:
     merged = merge(current, url=url, agent=agent)
     if merged == current:
         return False, None
-    backup = fs.backup(path) if os.path.exists(path) else None
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.voight-tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    backup = fs.replace_backed_up(path, json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     return True, backup
 
 
