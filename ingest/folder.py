@@ -36,6 +36,7 @@ from ingest.staging import FOLD_LIMIT, backlog_estimate, staged_drain
 logger = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 1.0
+POLL_SECONDS = 0.02
 GATHER_SCALE_SECONDS = 0.001
 
 
@@ -56,6 +57,8 @@ _stopping = False
 def poke() -> None:
     """Fold soon: a row was staged (call after its commit)."""
     global _thread, _pid, _stopping
+    if settings.VOIGHT_FOLD == "process":  # a folder process reads the backlog itself
+        return
     _stopping = False
     _wake.set()
     if _thread is not None and _pid == os.getpid() and _thread.is_alive():
@@ -104,3 +107,16 @@ def _gather_and_fold() -> None:
         time.sleep(SWEEP_SECONDS)
         return
     close_old_connections()
+
+
+def run(poll_seconds: float = POLL_SECONDS) -> None:
+    """The folder as a process of its own (`manage.py fold`): read the backlog every
+    `poll_seconds`, fold it when due (`gather_seconds`), until stopped."""
+    global _stopping
+    _stopping = False
+    try:
+        while not _stopping:
+            _gather_and_fold()
+            time.sleep(poll_seconds)
+    finally:
+        connection.close()

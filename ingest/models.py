@@ -36,9 +36,16 @@ class StagedEvent(models.Model):
         # are merged into `Session.otel_metrics` by the fold.
         OTEL_METRICS = "otel-metrics"
 
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    # No database constraints and no key agent index: every hook request inserts a row, and
+    # a foreign key check per row (an index probe and a share lock on the team's row, taken
+    # by every concurrent request of the team) costs more than the row's own insert. Django
+    # still deletes a team's or agent's rows with it (on_delete runs in Python); a row
+    # staged in the instant of such a delete is dropped by its fold (`staging._fold_rows`).
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+",
+                             db_constraint=False)
     key_agent = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Agent, null=True, blank=True, on_delete=models.CASCADE, related_name="+",
+        db_constraint=False, db_index=False,
     )
     agent_hint = models.CharField(max_length=128, blank=True)
     adapter = models.CharField(max_length=20, choices=Adapter.choices)

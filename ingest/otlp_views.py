@@ -34,7 +34,7 @@ def _export(request, signal: otlp.Signal, noun: str, handle):
     if isinstance(key, JsonResponse):
         return key
     protobuf = otlp.wants_protobuf(request)
-    if settings.VOIGHT_FOLD == "thread" and staging.backlog_full():
+    if settings.VOIGHT_FOLD != "request" and staging.backlog_full():
         # OTLP exporters retry a 503 after its Retry-After (OTLP/HTTP "retryable" codes).
         response = otlp.error_response(BodyError(503, "ingest is behind: retry later"), protobuf)
         response["Retry-After"] = str(settings.VOIGHT_BACKLOG_RETRY_AFTER)
@@ -57,7 +57,7 @@ def _events(adapt, *, spans: bool = False):
 
     def handle(ctx: IngestContext, items) -> ExportResult:
         items = otlp_items_prepare(ctx, codex.kept(items, spans=spans), spans=spans)
-        if settings.VOIGHT_FOLD == "thread":
+        if settings.VOIGHT_FOLD != "request":
             return otlp_events_stage(ctx, items, adapt)
         return otlp_events_ingest(ctx, items, adapt)
 
@@ -77,7 +77,7 @@ def traces(request):
 
 
 def _metrics(ctx: IngestContext, items) -> ExportResult:
-    if settings.VOIGHT_FOLD == "thread":
+    if settings.VOIGHT_FOLD != "request":
         return otlp_metrics_stage(ctx, items)
     return otlp_metrics_ingest(ctx, items)
 

@@ -101,6 +101,13 @@ def clean_json(value: Any, max_depth: int) -> Any:
 
 def parse_json_body(request) -> Any:
     """The request's JSON body, cleaned, or BodyError (413, 415, 400)."""
+    return parse_json_body_text(request)[0]
+
+
+def parse_json_body_text(request) -> tuple[Any, str]:
+    """`parse_json_body`, and the JSON text of what it returns: the body's own text when it
+    needed no cleaning (a staged hook keeps it as sent, with no second serialisation),
+    else the cleaned value written out. `load_json_text` reads either back equal."""
     limit = settings.VOIGHT_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -113,10 +120,20 @@ def parse_json_body(request) -> Any:
     raw = request.read(limit + 1)
     if len(raw) > limit:
         raise BodyError(413, f"body is larger than {limit} bytes")
-    return parse_json_bytes(raw)
+    return _parse(raw)
 
 
 def parse_json_bytes(raw: bytes) -> Any:
+    return _parse(raw)[0]
+
+
+def load_json_text(text: str) -> Any:
+    """JSON text written by `parse_json_body_text`, read as the request read it (a float
+    beyond range stays its digits)."""
+    return json.loads(text, parse_float=_parse_float, parse_constant=_reject_constant)
+
+
+def _parse(raw: bytes) -> tuple[Any, str]:
     if not raw.strip():
         raise BodyError(400, "body is empty; send JSON")
     try:
@@ -134,5 +151,6 @@ def parse_json_bytes(raw: bytes) -> Any:
     except ValueError as exc:
         raise BodyError(400, f"body is not valid JSON: {exc}") from None
     if _NEEDS_CLEANING.search(text):
-        return clean_json(data, settings.VOIGHT_MAX_JSON_DEPTH)
-    return check_depth(data, settings.VOIGHT_MAX_JSON_DEPTH)
+        data = clean_json(data, settings.VOIGHT_MAX_JSON_DEPTH)
+        return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return check_depth(data, settings.VOIGHT_MAX_JSON_DEPTH), text

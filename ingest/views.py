@@ -20,7 +20,7 @@ from ingest import denials, folder, sdk, staging
 from ingest.access import agent_hint, ingest_key
 from ingest.adapters import canonical
 from ingest.models import StagedEvent
-from ingest.parsing import BodyError, parse_json_body
+from ingest.parsing import BodyError, parse_json_body, parse_json_body_text
 from ingest.pipeline import IngestContext, events_ingest
 from ingest.responses import backlog_full, body_error, error
 from ingest.schema import CanonicalEvent, InvalidEvent
@@ -53,7 +53,7 @@ def ingest_batch(request):
     if len(items) > settings.VOIGHT_MAX_BATCH:
         return error(413, f"batch has {len(items)} events; at most {settings.VOIGHT_MAX_BATCH}")
     ctx = _context(request, key)
-    if settings.VOIGHT_FOLD == "thread":
+    if settings.VOIGHT_FOLD != "request":
         if staging.backlog_full():
             return backlog_full()
         accepted = staging.events_accept(items, ctx, canonical.adapt)
@@ -86,7 +86,7 @@ def hook_accept(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     if isinstance(key, JsonResponse):
         return key
     try:
-        body = parse_json_body(request)
+        body, body_text = parse_json_body_text(request)
     except BodyError as exc:
         return body_error(exc)
     if not isinstance(body, dict):
@@ -98,14 +98,16 @@ def hook_accept(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
     except InvalidEvent as exc:
         return error(400, str(exc))
     hint = agent_hint(request)
+    deniable = can_deny(event)
     refusing = staging.backlog_full()
-    if refusing and not can_deny(event):
+    if refusing and not deniable:
         return backlog_full()
     received_at = timezone.now()
     # While ingest refuses, a paused agent's call still goes through: it is denied, and
     # recorded.
-    target = staging.hook_stage(key, event, adapter=adapter, body=body, agent_hint=hint,
-                                idempotency_key=idempotency, received_at=received_at,
+    target = staging.hook_stage(key, event, adapter=adapter, body_text=body_text,
+                                agent_hint=hint, idempotency_key=idempotency,
+                                received_at=received_at, deniable=deniable,
                                 paused_only=refusing)
     if target.agent_id is None and not key.team.auto_create_agents:
         return error(400, "unknown agent_id and this team does not auto-create agents")
@@ -113,12 +115,12 @@ def hook_accept(request, adapter: str | None, can_deny) -> Hook | HttpResponse:
         return backlog_full()
     # A deniable hook whose team has a pause rule is answered from the folded state: the
     # fold may pause the agent at this very call.
-    answer_after_fold = can_deny(event) and not target.paused and target.pause_rules
+    answer_after_fold = deniable and not target.paused and target.pause_rules
     if settings.VOIGHT_FOLD == "request" or answer_after_fold:
         staging.staged_drain(team_id=key.team_id)
         if answer_after_fold:
             target = staging.hook_target(key, hint, event, staging.default_agent(adapter))
-    elif settings.VOIGHT_FOLD == "thread":
+    else:
         transaction.on_commit(folder.poke)
     return Hook(body, event, target, key.team, received_at)
 

@@ -154,11 +154,13 @@ VOIGHT_MAX_FIELD_CHARS = env_int("VOIGHT_MAX_FIELD_CHARS", 64 * 1024)
 VOIGHT_MAX_JSON_DEPTH = 64
 # How a delivery reaches the pipeline (ingest/staging.py, ingest/folder.py). The request
 # validates and stages it and answers; then "thread": a thread in each web process folds it a
-# moment later; "request": the request runs the pipeline before answering — SQLite's single
+# moment later; "process": likewise, but the web processes never fold — a separate folder
+# (`manage.py fold`, Procfile) does, so no fold shares a web worker's interpreter lock with
+# its requests; "request": the request runs the pipeline before answering — SQLite's single
 # writer gains nothing from a second one, and tests read the result at once.
 VOIGHT_FOLD = env_str("VOIGHT_FOLD", env_str("VOIGHT_HOOK_FOLD", "thread" if DATABASE_URL else "request"))
-if VOIGHT_FOLD not in ("thread", "request"):
-    raise ImproperlyConfigured("VOIGHT_FOLD must be 'thread' or 'request'")
+if VOIGHT_FOLD not in ("thread", "process", "request"):
+    raise ImproperlyConfigured("VOIGHT_FOLD must be 'thread', 'process' or 'request'")
 # Folds are sharded by session (ingest/staging.py): this many folds can run at once, across
 # all processes, never two on one session. Changing it is safe at any time.
 VOIGHT_FOLD_SHARDS = env_int("VOIGHT_FOLD_SHARDS", 8)
