@@ -60,6 +60,54 @@ def test_a_hook_is_staged_answered_and_stored_by_the_fold(api, background,
 
 
 @pytest.mark.django_db
+def test_a_hook_that_cannot_be_denied_is_one_insert_with_no_agent_read(api, background):
+    """Only a deniable hook's answer depends on its agent; any other is staged by one plain
+    INSERT (the target read was most of a hook's database time)."""
+    post_tool_use = {**pre_tool_use(1), "hook_event_name": "PostToolUse",
+                     "tool_response": {"stdout": "ok"}}
+    with CaptureQueriesContext(connection) as queries:
+        assert api.post(HOOK, post_tool_use).status_code == 200
+    def writes(queries):  # (the backlog is read at most once a second, not per request)
+        return [q["sql"][:30] for q in queries if "ingest_stagedevent" in q["sql"]
+                and not q["sql"].startswith("SELECT")]
+
+    assert writes(queries) == ["INSERT INTO ingest_stagedevent"]
+    assert not [q for q in queries if "paused_at" in q["sql"] and "k.secret_hash" not in q["sql"]]
+    with CaptureQueriesContext(connection) as queries:
+        assert api.post(HOOK, pre_tool_use(2)).status_code == 200
+    assert [sql[:11] for sql in writes(queries)] == ["WITH target"]
+    staging.staged_drain()
+    assert Session.objects.get().event_count == 2
+
+
+@pytest.mark.django_db
+def test_a_hook_is_staged_as_sent_and_folded_as_the_request_read_it(api, background):
+    """The staged body is the request's own JSON text; the fold reads it with the request's
+    rules (a number beyond a double's range keeps its digits), and a body that needed
+    cleaning (an escaped NUL) is staged cleaned."""
+    text = ('{"session_id": "s", "hook_event_name": "PostToolUse", "tool_name": "Bash",\n'
+            ' "tool_use_id": "tu1", "tool_input": {"command": "x"},'
+            ' "tool_response": {"exit": 1e400, "stdout": "a\\u0000b"}}')
+    assert api.post(HOOK, None, raw=text.encode()).status_code == 200
+    staged = StagedEvent.objects.get().body
+    assert "\\u0000" not in staged and "1e400" in staged
+    staging.staged_drain()
+    response = Event.objects.get().payload["tool_response"]
+    assert response == {"exit": "1e400", "stdout": "a\ufffdb"}
+
+
+@pytest.mark.django_db
+def test_rows_staged_as_their_team_was_deleted_are_dropped_by_the_fold(api, background):
+    """The staging table has no foreign keys (every hook inserts a row; the check cost more
+    than the row): Django deletes a team's staged rows with it, and a row that slipped in
+    meanwhile is dropped by its fold, not set aside or retried forever."""
+    api.post(HOOK, start())
+    StagedEvent.objects.update(team_id=10**9)
+    assert staging.staged_drain() == 1
+    assert StagedEvent.objects.count() == 0 and Event.objects.count() == 0
+
+
+@pytest.mark.django_db
 def test_a_hook_keeps_the_time_it_arrived_not_the_time_it_was_folded(api, background):
     arrived = datetime(2026, 11, 20, 9, 0, 0, 123000, tzinfo=UTC)
     with time_machine.travel(arrived, tick=False):
@@ -279,6 +327,38 @@ def test_the_folder_thread_stores_hooks_moments_after_the_answer(settings, team)
         folder.stop()
     assert StagedEvent.objects.count() == 0
     assert Session.objects.get().event_count == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_folder_process_stores_what_web_processes_only_staged(settings, team):
+    """`VOIGHT_FOLD=process`: the request starts no folder thread; `manage.py fold`'s loop
+    (`folder.run`) finds the rows by reading the backlog."""
+    if connection.vendor != "postgresql":
+        pytest.skip("a folder process is a PostgreSQL setting; SQLite folds in the request")
+    settings.VOIGHT_FOLD = "process"
+    _, secret = factories.api_key(team, ["ingest"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    for n in range(10):
+        body = pre_tool_use(n) if n else start()
+        assert client.post(HOOK, body, content_type="application/json").status_code == 200
+    assert folder._thread is None or not folder._thread.is_alive()
+    assert StagedEvent.objects.count() == 10
+
+    def run():
+        try:
+            folder.run(poll_seconds=0.01)
+        finally:
+            close_old_connections()
+
+    loop = threading.Thread(target=run)
+    loop.start()
+    try:
+        wait_for(lambda: Event.objects.count() == 10, timeout=10, interval=0.02)
+    finally:
+        folder.stop(timeout=0)
+        loop.join(10)
+    assert StagedEvent.objects.count() == 0
+    assert Session.objects.get().event_count == 10
 
 
 @pytest.mark.django_db(transaction=True)
