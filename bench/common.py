@@ -185,6 +185,61 @@ class Server:
         self.stop()
 
 
+# Where the benchmarks' servers fold (docs/scaling.md §1): "process" — web workers with
+# VOIGHT_FOLD=process and one `manage.py fold` beside them, as the Procfile runs them — or
+# "thread", a folder thread in each web worker. BENCH_FOLDER overrides; BENCH_FOLDER_NICE is
+# the folder process's nice value.
+FOLDER = os.environ.get("BENCH_FOLDER", "process")
+FOLDER_NICE = int(os.environ.get("BENCH_FOLDER_NICE", "10"))
+
+
+class Folder:
+    """`manage.py fold` on the server's settings, when the benchmarks fold in a process."""
+
+    def __init__(self, env: dict | None = None):
+        self.proc = None
+        if FOLDER != "process":
+            return
+        self.log = open(RESULTS / f"folder-{os.getpid()}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "fold", "--nice", str(FOLDER_NICE)], cwd=ROOT,
+            env=env or server_env(VOIGHT_FOLD="process"), stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc else []
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+    def __enter__(self) -> Folder:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def web_server(workers: int) -> Server:
+    """The gunicorn the ingest benchmarks drive, folding as `FOLDER` says."""
+    return Server("gunicorn", workers=workers, env=server_env(VOIGHT_FOLD=FOLDER))
+
+
+def placement(workers: int) -> str:
+    if FOLDER == "process":
+        return (f"gunicorn {workers} sync workers (VOIGHT_FOLD=process) + 1 folder process"
+                f" (manage.py fold, nice {FOLDER_NICE})")
+    return f"gunicorn {workers} sync workers, a folder thread in each (VOIGHT_FOLD=thread)"
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time of these processes (and their reaped children)."""
     ticks = os.sysconf("SC_CLK_TCK")

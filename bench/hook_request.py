@@ -14,8 +14,11 @@ session ids are rewritten per pass so a replay never turns into duplicates.
 Targets (issue "One write path"): ≥ 0.8 × the keyed insert's requests/s — the floor for any
 authenticated write — and p99 ≤ 25 ms at 8 connections; the bare view's ratio is printed too.
 
-A hook request stages its hook and the workers' folder threads store it (ingest/staging.py),
-so the answer rate alone could hide a backlog: after each run the benchmark waits for the
+A hook request stages its hook and a fold stores it (ingest/staging.py): here, as the
+Procfile runs it, one `manage.py fold` process beside the workers (`BENCH_FOLDER=thread` puts
+a folder thread in each worker instead; `common.placement` names it in the details). Every
+run, references included, has the same server and the same folder. The answer rate alone
+could hide a backlog: after each run the benchmark waits for the
 staged rows to be folded and reports hooks *stored* per second (requests over wrk's time
 plus the drain), and checks that every answered hook became exactly one event.
 
@@ -157,6 +160,7 @@ def run(quick: bool) -> dict:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"figures": figures, "details": {"workers": workers, "seconds": seconds,
+                                            "placement": common.placement(workers),
                                             "bodies": len(bodies), "runs": runs}}
 
 
@@ -164,7 +168,7 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
                 figures: list) -> dict:
     team, secret, _ = common.bench_team(f"bench-hook-{random.randrange(10**9)}")
     runs = {}
-    with common.Server("gunicorn", workers=workers) as server:
+    with common.web_server(workers) as server, common.Folder() as folder:
         _wrk(server.url, "/bench/bare-insert", secret, bodies, 8, 1, "warm-bare", workdir)
         warm = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, 8, 1, "warm-hook",
                     workdir)
@@ -173,15 +177,25 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
         for connections in (8, 32):
             bare = _wrk(server.url, "/bench/bare-insert", secret, bodies, connections,
                         seconds, f"bare{connections}", workdir)
+            pids = server.worker_pids()
+            keyed_cpu0 = common.cpu_seconds(pids)
             keyed = _wrk(server.url, "/bench/keyed-insert", secret, bodies, connections,
                          seconds, f"keyed{connections}", workdir)
-            pids = server.worker_pids()
-            cpu0 = common.cpu_seconds(pids)
+            keyed["server_cpu_ms_per_request"] = round(
+                (common.cpu_seconds(pids) - keyed_cpu0) * 1000 / max(keyed["requests"], 1), 3)
+            cpu0, fold0 = common.cpu_seconds(pids), common.cpu_seconds(folder.pids())
             hook = _wrk(server.url, "/v1/hooks/claude-code", secret, bodies, connections,
                         seconds, f"hook{connections}", workdir)
+            cpu1, fold1 = common.cpu_seconds(pids), common.cpu_seconds(folder.pids())
             hook["drain_s"] = round(common.staged_drained(team.pk), 3)
+            # The web workers' CPU per request while wrk ran (with a folder thread, its folds
+            # too); the folder process's, for the run and its drain, apart.
             hook["server_cpu_ms_per_request"] = round(
-                (common.cpu_seconds(pids) - cpu0) * 1000 / max(hook["requests"], 1), 3)
+                (cpu1 - cpu0) * 1000 / max(hook["requests"], 1), 3)
+            hook["folder_cpu_ms_per_hook"] = round(
+                (common.cpu_seconds(folder.pids()) - fold0) * 1000 / max(hook["requests"], 1), 3)
+            hook["folder_cpu_ms_per_hook_during_run"] = round(
+                (fold1 - fold0) * 1000 / max(hook["requests"], 1), 3)
             hook["stored_per_s"] = round(
                 hook["requests"] / (hook["duration_s"] + hook["drain_s"]), 1)
             answered += hook["requests"] - hook["non2xx"]
@@ -200,6 +214,17 @@ def _run_server(workers: int, seconds: int, bodies: list[str], workdir: Path,
                 f"  hook request vs bare insert, {label}", hook["req_per_s"], "req/s",
                 reference=bare["req_per_s"], reference_name="bare insert req/s",
             ))
+            figures.append(common.figure(
+                f"  web worker CPU per request, {label}", hook["server_cpu_ms_per_request"],
+                "ms", reference=keyed["server_cpu_ms_per_request"],
+                reference_name="keyed insert ms", higher_is_better=False,
+            ))
+            if folder.pids():
+                figures.append(common.figure(
+                    f"  folder process CPU per hook, {label}", hook["folder_cpu_ms_per_hook"],
+                    "ms", reference=hook["server_cpu_ms_per_request"],
+                    reference_name="web worker ms per hook request", higher_is_better=False,
+                ))
             figures.append(common.figure(
                 f"hooks stored, {label} (answers + drain)",
                 hook["stored_per_s"], "hooks/s", reference=bare["req_per_s"],

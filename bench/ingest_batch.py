@@ -166,7 +166,9 @@ def run(quick: bool) -> dict:
     clients = 2 if quick else 4
     plans = [(100, 5 if quick else 30), (1000, 1 if quick else 6)]
     figures, details = [], {}
-    with common.Server("gunicorn", workers=2 if quick else 4) as server:
+    workers = 2 if quick else 4
+    details["placement"] = common.placement(workers)
+    with common.web_server(workers) as server, common.Folder():
         for seed, (batch, per_client) in enumerate(plans, start=1):
             team, secret, _ = common.bench_team(f"bench-batch-{batch}-{int(time.time())}")
             need = clients * batch * per_client

@@ -13,6 +13,11 @@ from typing import Any
 
 from django.conf import settings
 
+try:  # twice as fast as json on a batch (a dependency; json is the fallback)
+    import orjson
+except ImportError:  # pragma: no cover
+    orjson = None
+
 REPLACEMENT = "\ufffd"
 
 
@@ -133,6 +138,23 @@ def load_json_text(text: str) -> Any:
     return json.loads(text, parse_float=_parse_float, parse_constant=_reject_constant)
 
 
+# orjson reads every valid JSON text as json does except integers past 64 bits (it makes
+# them floats): a body with a run of 19 digits or more goes to json. What orjson refuses
+# (a number beyond a double, NaN, a lone surrogate, deep nesting, bad JSON) goes to json too,
+# which reads it as before or gives its message.
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+
+
+def _loads(raw: bytes, text: str) -> Any:
+    if orjson is not None and raw.translate(_DIGITS).find(_LONG_NUMBER) < 0:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text, parse_float=_parse_float, parse_constant=_reject_constant)
+
+
 def _parse(raw: bytes) -> tuple[Any, str]:
     if not raw.strip():
         raise BodyError(400, "body is empty; send JSON")
@@ -143,7 +165,7 @@ def _parse(raw: bytes) -> tuple[Any, str]:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        data = json.loads(text, parse_float=_parse_float, parse_constant=_reject_constant)
+        data = _loads(raw, text)
     except RecursionError:
         raise BodyError(
             400, f"JSON is nested deeper than {settings.VOIGHT_MAX_JSON_DEPTH} levels"
@@ -153,4 +175,7 @@ def _parse(raw: bytes) -> tuple[Any, str]:
     if _NEEDS_CLEANING.search(text):
         data = clean_json(data, settings.VOIGHT_MAX_JSON_DEPTH)
         return data, json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return check_depth(data, settings.VOIGHT_MAX_JSON_DEPTH), text
+    depth = settings.VOIGHT_MAX_JSON_DEPTH
+    if text.count("{") + text.count("[") <= depth:  # no deeper than it has containers
+        return data, text
+    return check_depth(data, depth), text
