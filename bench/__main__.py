@@ -27,7 +27,7 @@ from bench import common
 
 # Run order: the write benchmarks first, on small tables; the big seeds last.
 BENCHMARKS = [
-    "ingest_batch", "fold_scaling", "visibility", "hook_request", "hook_client",
+    "ingest_batch", "fold_scaling", "visibility", "hook_request", "request_cpu", "hook_client",
     "status_recompute", "live", "approvals_hold", "pages", "csv_export",
 ]
 # Opt-in only: the soak is minutes long and wants the machine to itself; pg_restart restarts
