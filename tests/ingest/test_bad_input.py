@@ -186,3 +186,20 @@ def test_a_failure_inside_the_write_rolls_back_the_whole_batch(api, monkeypatch)
     with pytest.raises(RuntimeError):
         api.post("/v1/ingest", [canonical(type="user_prompt", prompt="x"), canonical()])
     assert nothing_written()
+
+
+@pytest.mark.parametrize("text", [
+    b'[12345678901234567890123, 18446744073709551615, -9223372036854775809, 9007199254740993]',
+    b'{"a": 1e400, "b": -1e400, "c": 1.5, "d": -0.0, "e": 1E2, "f": 1e-400}',
+    b'{"a": "\\ud83d\\ude00", "b": "\\u00e9", "a": 2}',
+    b'\xef\xbb\xbf[1, "x", null, true]',
+])
+def test_the_fast_parser_reads_every_body_as_json_does(text):
+    """orjson reads a body when it reads it exactly as `json` with the request's rules would:
+    integers past 64 bits stay exact, a number beyond a double keeps its digits."""
+    from ingest.parsing import _parse_float, parse_json_bytes
+
+    expected = json.loads(text.decode("utf-8-sig"), parse_float=_parse_float)
+    parsed = parse_json_bytes(text)
+    assert parsed == expected
+    assert json.dumps(parsed) == json.dumps(expected)  # same types: 1 is not 1.0
