@@ -9,10 +9,14 @@ once the oldest waiting row is `gather_seconds(waiting)` old, the square root of
 waiting times `GATHER_SCALE_SECONDS`, at most `VOIGHT_FOLD_GATHER_MS`. Rows arriving at r per
 second are then folded every r × 1 ms: a lone hook after ~30 ms, at 100/s every 100 ms, at
 300/s every 300 ms (90 rows per fold, where a fold costs ~0.4 ms of CPU per hook instead of
-8 ms alone: measured in process, docs/scaling.md), from 500/s on every 500 ms. The product
-allows rollups a second behind the answer; the busier the server, the more of that it uses. The rule reads the
-shared backlog, so every process's thread comes to the same decision; the first to fold
-takes the waiting shards (`staging.staged_fold`), the others find them held.
+8 ms alone: measured in process, docs/scaling.md). From `GATHER_ROWS` waiting rows on (about
+450/s) a fold starts at once: its cost is spread thin enough, and a saturated server must
+not spend the second the product allows on waiting. The rule reads the shared backlog, so
+every process's thread comes to the same decision. The first to fold takes the waiting
+shards (`staging.staged_fold`) — half of them, once it has `staging.LANE_ROWS` rows, so a
+second folder takes the rest at once and two folds use two cores — and the others find
+them held and look again `HELD_RETRY_SECONDS` later; a thread that folded looks again
+straight away, for the rows that arrived during its fold.
 
 The thread is woken by the request that staged a row (`poke`) and also sweeps every
 `SWEEP_SECONDS` for rows a process that died left behind. It starts on the first poke in
@@ -31,7 +35,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from ingest.staging import FOLD_LIMIT, backlog_estimate, staged_drain
+from ingest.staging import backlog_estimate, staged_drain
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +43,18 @@ SWEEP_SECONDS = 1.0
 GATHER_SCALE_SECONDS = 0.001
 
 
+# Rows enough that a fold's fixed cost is spread thin: fold at once. Without it the gather
+# grew with the rate up to VOIGHT_FOLD_GATHER_MS, which at a saturated rate spent half the
+# second the product allows waiting, then folded a batch not much cheaper per row.
+GATHER_ROWS = 200
+# A folder that finds every waiting shard held looks again this soon: the rows that arrive
+# while a fold holds their shard are folded right after it, not at the next request's poke.
+HELD_RETRY_SECONDS = 0.02
+
+
 def gather_seconds(waiting: int) -> float:
     """How old the oldest waiting row may grow before a fold takes the backlog."""
-    if waiting >= FOLD_LIMIT:
+    if waiting >= GATHER_ROWS:
         return 0.0
     return min(settings.VOIGHT_FOLD_GATHER_MS / 1000, math.sqrt(waiting * GATHER_SCALE_SECONDS))
 
@@ -97,7 +110,11 @@ def _gather_and_fold() -> None:
         backlog = backlog_estimate()
         if backlog.rows:
             time.sleep(max(0.0, gather_seconds(backlog.rows) - backlog.oldest_seconds))
-            staged_drain()
+            if staged_drain(share=True) is None:
+                time.sleep(HELD_RETRY_SECONDS)
+            # Folded, or found the shards held: either way rows may be waiting that no
+            # request will poke for (they arrived during the fold), so look again.
+            _wake.set()
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged rows failed")
         connection.close()
