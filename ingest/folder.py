@@ -13,10 +13,11 @@ second are then folded every r × 1 ms: a lone hook after ~30 ms, at 100/s every
 450/s) a fold starts at once: its cost is spread thin enough, and a saturated server must
 not spend the second the product allows on waiting. The rule reads the shared backlog, so
 every process's thread comes to the same decision. The first to fold takes the waiting
-shards (`staging.staged_fold`) — half of them, once it has `staging.LANE_ROWS` rows, so a
-second folder takes the rest at once and two folds use two cores — and the others find
-them held and look again `HELD_RETRY_SECONDS` later; a thread that folded looks again
-straight away, for the rows that arrived during its fold.
+shards (`staging.staged_fold`) — the oldest, until it has `staging.LANE_ROWS` rows, so
+under load the other folders take the rest at once and the folds use every core — and
+the others find them held. A thread that folded looks again straight away: the rows that
+arrived in its shards during its fold were skipped by the others, and no request will
+poke for them.
 
 The thread is woken by the request that staged a row (`poke`) and also sweeps every
 `SWEEP_SECONDS` for rows a process that died left behind. It starts on the first poke in
@@ -47,9 +48,6 @@ GATHER_SCALE_SECONDS = 0.001
 # grew with the rate up to VOIGHT_FOLD_GATHER_MS, which at a saturated rate spent half the
 # second the product allows waiting, then folded a batch not much cheaper per row.
 GATHER_ROWS = 200
-# A folder that finds every waiting shard held looks again this soon: the rows that arrive
-# while a fold holds their shard are folded right after it, not at the next request's poke.
-HELD_RETRY_SECONDS = 0.02
 
 
 def gather_seconds(waiting: int) -> float:
@@ -103,18 +101,17 @@ def _run_thread() -> None:
 
 
 def _gather_and_fold() -> None:
-    """Wait until the backlog is due (`gather_seconds`), then drain it. Shards another
-    process's fold holds are left to it: that process folds again when its own requests
-    wake it, so nothing polls meanwhile."""
+    """Wait until the backlog is due (`gather_seconds`), then fold the oldest shards no
+    other fold holds (`staging.LANE_ROWS`). Shards another process's fold holds are left to
+    it: that process looks again once it has folded, so nothing polls meanwhile."""
     try:
         backlog = backlog_estimate()
         if backlog.rows:
             time.sleep(max(0.0, gather_seconds(backlog.rows) - backlog.oldest_seconds))
-            if staged_drain(share=True) is None:
-                time.sleep(HELD_RETRY_SECONDS)
-            # Folded, or found the shards held: either way rows may be waiting that no
-            # request will poke for (they arrived during the fold), so look again.
-            _wake.set()
+            if staged_drain(share=True):
+                # Rows that arrived during the fold in the shards it held were skipped by
+                # the other folders and no request will poke for them: look again.
+                _wake.set()
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged rows failed")
         connection.close()

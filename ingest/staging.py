@@ -470,8 +470,8 @@ def staged_fold(*, team_id: int | None = None, shard: int | None = None,
     answer from the folded state) the fold does not wait its turn: it waits only for the
     team's rows another fold holds to be stored, then folds the team's rest.
 
-    With `share` (the folder threads) a fold that already has `LANE_ROWS` rows stops at half
-    the waiting shards, leaving the rest to a second fold (`_claim`).
+    With `share` (the folder threads) a fold stops taking shards once it has `LANE_ROWS`
+    rows, leaving the rest to the other folders.
     """
     with transaction.atomic():
         if team_id is not None:
@@ -501,31 +501,30 @@ def _waiting():
 # A fold is a conversation between one Python thread and one backend: it keeps at most one
 # core busy. Under steady load a fold that took every waiting shard would hold them all
 # until it commits, and the rows arriving meanwhile would wait for it whatever cores are
-# idle: one fold at a time, about half the capacity the closed-loop backlog (where each
-# fold reaches FOLD_LIMIT in a shard or two) shows. So a folder's fold with this many rows
-# stops at half the waiting shards and another folder takes the rest at once. Below it (a
-# light load) one fold takes everything: its cost is mostly per fold (docs/scaling.md §2).
+# idle: one fold at a time, well below the capacity a large backlog shows (there each fold
+# fills FOLD_LIMIT from a shard or two and every folder folds). So a folder's fold stops
+# taking shards once it has this many rows, and the other folders take the rest at once.
+# Below it (a light load) one fold takes everything: its cost is mostly per fold
+# (docs/scaling.md §2).
 LANE_ROWS = 200
 
 
 def _claim(shards: list[int | None], limit: int,
            lane_rows: int | None = None) -> list[Claimed] | None:
     """Lock shards in turn (skipping those another fold holds) and take their waiting rows,
-    up to `limit` — with `lane_rows`, stopping once it has that many rows from at least
-    half the waiting shards; None when every shard was held."""
+    up to `limit` (with `lane_rows`, stopping at the shard that brings it that many); None
+    when every shard was held."""
     rows: list[Claimed] = []
     held = False
-    locked = 0
     for shard in shards:
         if not _shard_lock(shard):
             held = True
             continue
-        locked += 1
         waiting = _waiting() if shard is None else _waiting().filter(shard=shard)
         rows += _claimed(waiting.select_for_update(skip_locked=True)[: limit - len(rows)])
         if len(rows) >= limit:
             break
-        if lane_rows is not None and len(rows) >= lane_rows and 2 * locked >= len(shards):
+        if lane_rows is not None and len(rows) >= lane_rows:
             break
     return None if held and not rows else rows
 
@@ -533,8 +532,8 @@ def _claim(shards: list[int | None], limit: int,
 def staged_drain(*, team_id: int | None = None, share: bool = False) -> int | None:
     """Fold until nothing is left (of the team's rows, with `team_id`) that another fold
     does not hold; the rows claimed, or None if other folds held every waiting shard.
-    With `share`, one fold of at most half the shards (see `LANE_ROWS`), unless it is full:
-    the caller comes back for the rest."""
+    With `share`, one fold of the oldest shards (see `LANE_ROWS`) unless it is full: the
+    caller comes back for the rest."""
     claimed = total = staged_fold(team_id=team_id, share=share)
     while claimed == FOLD_LIMIT:
         claimed = staged_fold(team_id=team_id, share=share)
