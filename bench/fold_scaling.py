@@ -28,11 +28,13 @@ WORKER = """
 import sys, time
 import django
 django.setup()
+from bench.fold import _backend_cpu
 from ingest import staging
 from ingest.models import StagedEvent
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()  # go
 folded = 0
+cpu, backend = time.process_time(), _backend_cpu()
 while True:
     claimed = staging.staged_drain()
     folded += claimed or 0
@@ -40,8 +42,19 @@ while True:
         time.sleep(0.002)  # every waiting shard is held by another folder
     elif not claimed and not StagedEvent.objects.filter(failed_at__isnull=True).exists():
         break
-sys.stdout.write(f"{folded}\\n")
+backend = _backend_cpu() - backend if backend is not None else 0.0
+sys.stdout.write(f"{folded} {time.process_time() - cpu} {backend}\\n")
 """
+
+
+def _machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat: what the
+    folders could have had, and what everything else on the machine took meanwhile."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
 
 
 def _events(seed: int, sessions: int):
@@ -88,12 +101,17 @@ def _fold_run(folders: int, events, slug: str) -> dict:
         for process in processes:
             if process.stdout.readline().strip() != "ready":
                 raise RuntimeError("a folder process did not start")
+        busy, total = _machine_busy()
         started = time.perf_counter()
         for process in processes:
             process.stdin.write("go\n")
             process.stdin.flush()
-        claimed = [int(process.stdout.readline() or 0) for process in processes]
+        answers = [(process.stdout.readline() or "0 0 0").split() for process in processes]
         seconds = time.perf_counter() - started
+        busy, total = (a - b for a, b in zip(_machine_busy(), (busy, total), strict=True))
+        claimed = [int(a[0]) for a in answers]
+        cpu = sum(float(a[1]) for a in answers)
+        backend_cpu = sum(float(a[2]) for a in answers)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -105,6 +123,13 @@ def _fold_run(folders: int, events, slug: str) -> dict:
         "folders": folders, "staged": len(events), "claimed": sum(claimed),
         "per_folder": claimed, "stored_events": stored, "rollups_equal_events": stored == counted,
         "seconds": round(seconds, 3), "staged_per_s": round(len(events) / seconds, 1),
+        # Cores the folders kept busy (their processes and their PostgreSQL backends), the
+        # CPU per event, and the machine's busy cores in all (the rest: everything else).
+        "folder_cpu_s": round(cpu, 2), "backend_cpu_s": round(backend_cpu, 2),
+        "folder_cores": round((cpu + backend_cpu) / seconds, 2),
+        "cpu_us_per_event": round((cpu + backend_cpu) * 1e6 / len(events), 1),
+        "machine_busy_cores": round(busy / seconds, 2),
+        "machine_cores": round(total / seconds, 2),
     }
 
 
@@ -113,12 +138,21 @@ def run(quick: bool) -> dict:
     runs = [_fold_run(n, events, f"bench-fold-{n}-{os.getpid()}-{int(time.time())}")
             for n in FOLDERS]
     one = runs[0]["staged_per_s"]
-    figures = [
-        common.figure(f"fold throughput, {r['folders']} folder(s)", r["staged_per_s"],
-                      "staged events/s", reference=one, reference_name="1 folder",
-                      target="grows with folders",
-                      ok=r["rollups_equal_events"] and r["claimed"] == r["staged"]
-                      and (r["folders"] == 1 or r["staged_per_s"] > one))
-        for r in runs
-    ]
+    figures = []
+    for r in runs:
+        figures.append(common.figure(
+            f"fold throughput, {r['folders']} folder(s)", r["staged_per_s"],
+            "staged events/s", reference=one, reference_name="1 folder",
+            target="grows with folders",
+            ok=r["rollups_equal_events"] and r["claimed"] == r["staged"]
+            and (r["folders"] == 1 or r["staged_per_s"] > one)))
+        # Why it flattens: a fold keeps at most one core busy (its process and its backend
+        # take turns), and the machine has so many.
+        figures.append(common.figure(
+            f"  cores kept busy by {r['folders']} folder(s) and their backends",
+            r["folder_cores"], "cores", reference=r["machine_busy_cores"],
+            reference_name="machine's busy cores"))
+        figures.append(common.figure(
+            f"  CPU per event, {r['folders']} folder(s) (process and backend)",
+            r["cpu_us_per_event"], "µs", higher_is_better=False))
     return {"figures": figures, "details": {"runs": runs}}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 from datetime import UTC, datetime
@@ -136,7 +137,9 @@ def run(quick: bool) -> dict:
         work = _client_batches(streams, 4, 100, 25 if quick else 90)
         calibration, load_work = [w[: len(w) // 3] for w in work], [w[len(w) // 3:] for w in work]
         capacity = _fold_capacity(server, secret, team.pk, calibration)
-        rate = SATURATED_SHARE * capacity
+        # A fixed rate instead (BENCH_VISIBILITY_RATE): for paired runs of two versions,
+        # which on a shared machine calibrate to different capacities.
+        rate = float(os.environ.get("BENCH_VISIBILITY_RATE") or SATURATED_SHARE * capacity)
         stop = threading.Event()
         out: dict = {}
         load = threading.Thread(target=_load,
@@ -155,7 +158,7 @@ def run(quick: bool) -> dict:
                       ok=paced_stats["p95_ms"] <= 100 and len(paced) == count,
                       higher_is_better=False),
         common.figure(f"ack → rollup visible, batches at {rate:,.0f} events/s "
-                      f"({SATURATED_SHARE:.0%} of fold capacity), p95",
+                      f"({rate / capacity:.0%} of fold capacity), p95",
                       saturated_stats["p95_ms"], "ms", target="≤ 1,000 ms",
                       ok=saturated_stats["p95_ms"] <= 1000 and len(saturated) == count // 2,
                       higher_is_better=False),

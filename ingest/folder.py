@@ -9,10 +9,15 @@ once the oldest waiting row is `gather_seconds(waiting)` old, the square root of
 waiting times `GATHER_SCALE_SECONDS`, at most `VOIGHT_FOLD_GATHER_MS`. Rows arriving at r per
 second are then folded every r × 1 ms: a lone hook after ~30 ms, at 100/s every 100 ms, at
 300/s every 300 ms (90 rows per fold, where a fold costs ~0.4 ms of CPU per hook instead of
-8 ms alone: measured in process, docs/scaling.md), from 500/s on every 500 ms. The product
-allows rollups a second behind the answer; the busier the server, the more of that it uses. The rule reads the
-shared backlog, so every process's thread comes to the same decision; the first to fold
-takes the waiting shards (`staging.staged_fold`), the others find them held.
+8 ms alone: measured in process, docs/scaling.md). From `GATHER_ROWS` waiting rows on (about
+450/s) a fold starts at once: its cost is spread thin enough, and a saturated server must
+not spend the second the product allows on waiting. The rule reads the shared backlog, so
+every process's thread comes to the same decision. The first to fold takes the waiting
+shards (`staging.staged_fold`) — the oldest, until it has `staging.LANE_ROWS` rows, so
+under load the other folders take the rest at once and the folds use every core — and
+the others find them held. A thread that folded looks again straight away: the rows that
+arrived in its shards during its fold were skipped by the others, and no request will
+poke for them.
 
 The thread is woken by the request that staged a row (`poke`) and also sweeps every
 `SWEEP_SECONDS` for rows a process that died left behind. It starts on the first poke in
@@ -31,7 +36,7 @@ import time
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from ingest.staging import FOLD_LIMIT, backlog_estimate, staged_drain
+from ingest.staging import backlog_estimate, staged_drain
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +45,15 @@ POLL_SECONDS = 0.02
 GATHER_SCALE_SECONDS = 0.001
 
 
+# Rows enough that a fold's fixed cost is spread thin: fold at once. Without it the gather
+# grew with the rate up to VOIGHT_FOLD_GATHER_MS, which at a saturated rate spent half the
+# second the product allows waiting, then folded a batch not much cheaper per row.
+GATHER_ROWS = 200
+
+
 def gather_seconds(waiting: int) -> float:
     """How old the oldest waiting row may grow before a fold takes the backlog."""
-    if waiting >= FOLD_LIMIT:
+    if waiting >= GATHER_ROWS:
         return 0.0
     return min(settings.VOIGHT_FOLD_GATHER_MS / 1000, math.sqrt(waiting * GATHER_SCALE_SECONDS))
 
@@ -93,14 +104,17 @@ def _run_thread() -> None:
 
 
 def _gather_and_fold() -> None:
-    """Wait until the backlog is due (`gather_seconds`), then drain it. Shards another
-    process's fold holds are left to it: that process folds again when its own requests
-    wake it, so nothing polls meanwhile."""
+    """Wait until the backlog is due (`gather_seconds`), then fold the oldest shards no
+    other fold holds (`staging.LANE_ROWS`). Shards another process's fold holds are left to
+    it: that process looks again once it has folded, so nothing polls meanwhile."""
     try:
         backlog = backlog_estimate()
         if backlog.rows:
             time.sleep(max(0.0, gather_seconds(backlog.rows) - backlog.oldest_seconds))
-            staged_drain()
+            if staged_drain(share=True):
+                # Rows that arrived during the fold in the shards it held were skipped by
+                # the other folders and no request will poke for them: look again.
+                _wake.set()
     except Exception:  # the database is away: the rows wait, the next wake retries
         logger.exception("folding staged rows failed")
         connection.close()

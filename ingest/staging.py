@@ -472,7 +472,7 @@ def _shard_lock(shard: int | None) -> bool:
 
 
 def staged_fold(*, team_id: int | None = None, shard: int | None = None,
-                limit: int = FOLD_LIMIT) -> int | None:
+                limit: int = FOLD_LIMIT, share: bool = False) -> int | None:
     """Fold up to `limit` staged rows, oldest first; returns how many were claimed, or None
     when other folds hold every shard with waiting rows (they will take these rows too).
 
@@ -482,12 +482,16 @@ def staged_fold(*, team_id: int | None = None, shard: int | None = None,
     so N folds drain a large backlog N shards at a time. With `team_id` (a request that must
     answer from the folded state) the fold does not wait its turn: it waits only for the
     team's rows another fold holds to be stored, then folds the team's rest.
+
+    With `share` (the folder threads) a fold stops taking shards once it has `LANE_ROWS`
+    rows, leaving the rest to the other folders.
     """
     with transaction.atomic():
         if team_id is not None:
             rows = _claimed(_waiting().filter(team_id=team_id).select_for_update()[:limit])
         else:
-            rows = _claim([shard] if shard is not None else _waiting_shards(), limit)
+            rows = _claim([shard] if shard is not None else _waiting_shards(), limit,
+                          lane_rows=LANE_ROWS if share else None)
             if rows is None:
                 return None
         if not rows:
@@ -507,9 +511,22 @@ def _waiting():
     return StagedEvent.objects.filter(failed_at__isnull=True).order_by("id")
 
 
-def _claim(shards: list[int | None], limit: int) -> list[Claimed] | None:
+# A fold is a conversation between one Python thread and one backend: it keeps at most one
+# core busy. Under steady load a fold that took every waiting shard would hold them all
+# until it commits, and the rows arriving meanwhile would wait for it whatever cores are
+# idle: one fold at a time, well below the capacity a large backlog shows (there each fold
+# fills FOLD_LIMIT from a shard or two and every folder folds). So a folder's fold stops
+# taking shards once it has this many rows, and the other folders take the rest at once.
+# Below it (a light load) one fold takes everything: its cost is mostly per fold
+# (docs/scaling.md §2).
+LANE_ROWS = 200
+
+
+def _claim(shards: list[int | None], limit: int,
+           lane_rows: int | None = None) -> list[Claimed] | None:
     """Lock shards in turn (skipping those another fold holds) and take their waiting rows,
-    up to `limit`; None when every shard was held."""
+    up to `limit` (with `lane_rows`, stopping at the shard that brings it that many); None
+    when every shard was held."""
     rows: list[Claimed] = []
     held = False
     for shard in shards:
@@ -520,15 +537,19 @@ def _claim(shards: list[int | None], limit: int) -> list[Claimed] | None:
         rows += _claimed(waiting.select_for_update(skip_locked=True)[: limit - len(rows)])
         if len(rows) >= limit:
             break
+        if lane_rows is not None and len(rows) >= lane_rows:
+            break
     return None if held and not rows else rows
 
 
-def staged_drain(*, team_id: int | None = None) -> int | None:
+def staged_drain(*, team_id: int | None = None, share: bool = False) -> int | None:
     """Fold until nothing is left (of the team's rows, with `team_id`) that another fold
-    does not hold; the rows claimed, or None if other folds held every waiting shard."""
-    claimed = total = staged_fold(team_id=team_id)
+    does not hold; the rows claimed, or None if other folds held every waiting shard.
+    With `share`, one fold of the oldest shards (see `LANE_ROWS`) unless it is full: the
+    caller comes back for the rest."""
+    claimed = total = staged_fold(team_id=team_id, share=share)
     while claimed == FOLD_LIMIT:
-        claimed = staged_fold(team_id=team_id)
+        claimed = staged_fold(team_id=team_id, share=share)
         total += claimed or 0
     return total
 

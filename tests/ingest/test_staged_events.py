@@ -7,6 +7,7 @@ explicit drains, except where a real thread, connection or process is the point.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -283,6 +284,76 @@ def test_folds_of_different_shards_run_at_once_and_never_the_same_shard(team, se
     assert sorted(Session.objects.values_list("event_count", flat=True)) == [3, 3]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_folders_fold_leaves_the_other_shards_to_a_second_fold(team, settings,
+                                                                      monkeypatch):
+    """With `share` (the folder threads) a fold stops taking shards once it has LANE_ROWS
+    rows; a second fold takes the others while the first still holds its own, and neither
+    takes a row of the other's shards."""
+    _postgres_only()
+    settings.VOIGHT_FOLD_SHARDS = 4
+    monkeypatch.setattr(staging, "LANE_ROWS", 5)  # two shards' rows (3 each) make a fold
+    sessions: dict[int, str] = {}
+    n = 0
+    while len(sessions) < 4:
+        sessions.setdefault(staging.shard_of(team.pk, f"s{n}"), f"s{n}")
+        n += 1
+    StagedEvent.objects.bulk_create([
+        StagedEvent(team=team, adapter="event", shard=shard,
+                    body=staging.event_dumps(canonical.adapt(
+                        {**event(k, session=session), "id": f"{session}-{k}"})),
+                    received_at=START)
+        for shard, session in sessions.items() for k in range(3)
+    ])
+    inside, release = threading.Event(), threading.Event()
+    real = staging._fold_rows
+    taken: dict[str, set] = {}
+
+    def fold_rows(rows):
+        name = "first" if threading.current_thread() is thread else "second"
+        taken[name] = {staging.shard_of(team.pk, json.loads(r.body)["session_external_id"])
+                       for r in rows}
+        if name == "first":
+            inside.set()
+            release.wait(10)
+        return real(rows)
+
+    results = {}
+
+    def fold_first():
+        try:
+            results["first"] = staging.staged_fold(share=True)
+        finally:
+            _close()
+
+    monkeypatch.setattr(staging, "_fold_rows", fold_rows)
+    thread = threading.Thread(target=fold_first)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        assert staging.staged_fold(share=True) == 6  # the other two shards, at once
+    finally:
+        release.set()
+        thread.join()
+    assert results["first"] == 6
+    assert len(taken["first"]) == len(taken["second"]) == 2
+    assert taken["first"].isdisjoint(taken["second"])
+    assert sorted(Session.objects.values_list("event_count", flat=True)) == [3, 3, 3, 3]
+    assert staging.staged_fold(share=True) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_light_backlog_is_folded_in_one_fold_even_when_shared(team, settings):
+    _postgres_only()
+    settings.VOIGHT_FOLD_SHARDS = 4
+    for k in range(4):
+        api_event = {**event(k, session=f"light-{k}"), "id": f"light-{k}"}
+        StagedEvent.objects.create(
+            team=team, adapter="event", shard=staging.shard_of(team.pk, f"light-{k}"),
+            body=staging.event_dumps(canonical.adapt(api_event)), received_at=START)
+    assert StagedEvent.objects.values("shard").distinct().count() > 1
+    assert staging.staged_fold(share=True) == 4  # under LANE_ROWS: every shard in one fold
+
 FOLDER_SCRIPT = """
 import os, sys, time
 import django
@@ -435,13 +506,16 @@ def test_staged_otlp_metrics_are_merged_by_the_fold(api, background):
 
 
 def test_the_folder_lets_rows_gather_longer_the_more_arrive(settings):
-    from ingest.folder import gather_seconds
+    from ingest.folder import GATHER_ROWS, gather_seconds
 
     settings.VOIGHT_FOLD_GATHER_MS = 500
-    waits = [gather_seconds(n) for n in (1, 4, 25, 100, 300)]
-    assert waits == sorted(waits) and 0.02 < waits[0] < 0.05
-    assert waits[-1] == 0.5
-    assert gather_seconds(staging.FOLD_LIMIT) == 0.0  # a full fold's worth: at once
+    waits = [gather_seconds(n) for n in (1, 4, 25, 100, GATHER_ROWS - 1)]
+    assert waits == sorted(waits) and 0.02 < waits[0] < 0.05 and 0.4 < waits[-1] < 0.5
+    settings.VOIGHT_FOLD_GATHER_MS = 100
+    assert gather_seconds(100) == 0.1
+    # Enough rows to spread a fold's cost: at once, so a busy server spends none of the
+    # second it may take waiting.
+    assert gather_seconds(GATHER_ROWS) == gather_seconds(staging.FOLD_LIMIT) == 0.0
 
 
 @pytest.mark.django_db
