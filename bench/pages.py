@@ -23,6 +23,10 @@ EVENT_TYPES = ["user_prompt", "pre_tool_use", "post_tool_use", "pre_tool_use",
                "post_tool_use", "pre_tool_use", "post_tool_use_failure", "notification",
                "pre_tool_use", "stop"]
 TOOLS = ["Read", "Bash", "Edit", "Grep", "Write", "Glob"]
+# What a team's sessions call besides the built-in tools: a few MCP servers and skills.
+MCP_TOOLS = ["mcp__github__create_issue", "mcp__github__get_pull_request",
+             "mcp__linear__list_issues", "mcp__sentry__get_issue", "mcp__postgres__query"]
+SKILLS = ["pdf", "xlsx", "release-notes", "code-review"]
 
 
 def seed_sessions(team_id: int, agent_ids: list[int], n: int, tag: str,
@@ -125,8 +129,13 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                   model, request_id, input_tokens, output_tokens, cache_read_tokens,
                   cache_write_tokens, cost_usd, acknowledged_at, source, payload,
                   acknowledged_by_id, agent_id, session_id, team_id, trace_id)
-                SELECT gen_random_uuid(), false, (%(types)s::text[])[1 + j %% 10],
-                  '', (%(tools)s::text[])[1 + (t.id + j) %% 6], 'toolu_' || t.id || '_' || j,
+                SELECT gen_random_uuid(), false,
+                  -- The ninth event of every third trace is a Skill call's PostToolUse.
+                  CASE WHEN j = 8 AND t.id %% 3 = 0 THEN 'post_tool_use'
+                       ELSE (%(types)s::text[])[1 + j %% 10] END,
+                  '', CASE WHEN j = 8 AND t.id %% 3 = 0 THEN 'Skill'
+                           ELSE (%(tools)s::text[])[1 + (t.id + j) %% 6] END,
+                  'toolu_' || t.id || '_' || j,
                   '', CASE WHEN j %% 5 = 2 THEN 'src/billing/refunds.py' ELSE '' END,
                   CASE WHEN j = 6 AND t.error_count > 0 THEN 'failed' ELSE 'ok' END,
                   CASE WHEN j %% 2 = 0 THEN 150 + j * 10 END,
@@ -139,7 +148,11 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                       || '.py', 'description', 'Run the refund tests'),
                     'tool_use_id', 'toolu_' || t.id || '_' || j)
                   -- What the Claude Code adapter adds to a PostToolUse of Edit or Write.
-                  || CASE WHEN (%(types)s::text[])[1 + j %% 10] = 'post_tool_use'
+                  || CASE WHEN j = 8 AND t.id %% 3 = 0 THEN jsonb_build_object(
+                       'tool_name', 'Skill', 'tool_input', jsonb_build_object(
+                         'skill', (%(skills)s::text[])[1 + t.id %% 4]))
+                     ELSE '{}'::jsonb END
+                  || CASE WHEN j <> 8 AND (%(types)s::text[])[1 + j %% 10] = 'post_tool_use'
                           AND (%(tools)s::text[])[1 + (t.id + j) %% 6] IN ('Edit', 'Write')
                      THEN jsonb_build_object('_voight_lines', jsonb_build_object(
                        'added', 1 + j, 'removed', j %% 3))
@@ -148,22 +161,26 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                 FROM traces_trace t, generate_series(0, %(e)s - 1) AS j
                 WHERE t.team_id = %(team)s
             """, {"team": team_id, "e": events_per_trace, "types": EVENT_TYPES,
-                  "tools": TOOLS})
+                  "tools": TOOLS, "skills": SKILLS})
         finally:
             for _, definition in indexes:
                 cursor.execute(definition)
-        # Four tool calls per trace (the sessions' tool_call_count of 20), one in 25 failed.
+        # Four tool calls per trace (the sessions' tool_call_count of 20): one in eight an
+        # MCP tool (five tools of four servers), a Skill in every third trace; one in 25
+        # failed, one in 60 denied.
         cursor.execute("""
             INSERT INTO traces_toolcall (session_id, key, tool_name, file_path, started_at,
                                          ended_at, duration_ms, outcome)
             SELECT t.session_id, 'toolu_' || t.id || '_' || j,
-              CASE WHEN (t.id + j) %% 40 = 0 THEN 'mcp__github__create_issue'
+              CASE WHEN j = 3 AND t.id %% 3 = 0 THEN 'Skill'
+                   WHEN (t.id + j) %% 8 = 0 THEN (%(mcp)s::text[])[1 + (t.id / 8) %% 5]
                    ELSE (%(tools)s::text[])[1 + (t.id + j) %% 6] END, '',
               t.started_at + j * interval '40 s', t.started_at + j * interval '40 s'
-                + interval '300 ms', 300, CASE WHEN (t.id + j) %% 25 = 0 THEN 'failed'
+                + interval '300 ms', 300, CASE WHEN (t.id + j) %% 60 = 0 THEN 'denied'
+                                              WHEN (t.id + j) %% 25 = 0 THEN 'failed'
                                               ELSE 'ok' END
             FROM traces_trace t, generate_series(0, 3) AS j WHERE t.team_id = %(team)s
-        """, {"team": team_id, "tools": TOOLS})
+        """, {"team": team_id, "tools": TOOLS, "mcp": MCP_TOOLS})
         # VACUUM, not only ANALYZE: in production autovacuum keeps the visibility map of
         # rows older than a minute set, which is what lets the KPI count and the list read
         # their covering indexes alone; the scratch server runs with autovacuum off, so a
