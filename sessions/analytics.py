@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
@@ -110,10 +111,10 @@ def _key(row: dict, dims: Dims) -> tuple:
     return tuple(row[f"d_{name}"] for name in dims)
 
 
-def _session_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
+def _sums_query(sessions: QuerySet, dims: Dims) -> QuerySet:
     active = Coalesce(_metric(f"{ACTIVE_METRIC}__user"), 0.0) + Coalesce(
         _metric(f"{ACTIVE_METRIC}__cli"), 0.0)
-    return list(
+    return (
         sessions.order_by().values(**_values(dims)).annotate(
             n=Count("pk"), traces=Sum("trace_count"), cost=Sum("cost_usd"),
             tin=Sum("input_tokens"), tout=Sum("output_tokens"),
@@ -133,10 +134,35 @@ def _session_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
     )
 
 
-def _rows(sessions: QuerySet, dims: Dims) -> dict[tuple, Row]:
-    """Totals per value of `dims`: one grouped query over the sessions alone."""
+def _session_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
+    return list(_sums_query(sessions, dims))
+
+
+def _grouping_sets_sums(sessions: QuerySet, dim_sets: list[Dims]) -> list[list[dict]]:
+    """`_session_sums` for several groupings in one pass over the sessions (PostgreSQL's
+    GROUPING SETS): the ORM's grouped query with its GROUP BY replaced. Each dimension is a
+    NOT NULL column (or a date of one), so a row's non-NULL dimensions say its set."""
+    every: Dims = {name: e for dims in dim_sets for name, e in dims.items()}
+    sql, params = _sums_query(sessions, every).query.sql_with_params()
+    head, _, group_by = sql.rpartition(" GROUP BY ")
+    if group_by.count("%s"):
+        params = params[:-group_by.count("%s")]
+    sets = ", ".join("(" + ", ".join(f'"d_{name}"' for name in dims) + ")" for dims in dim_sets)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{head} GROUP BY GROUPING SETS ({sets})", params)
+        names = [column.name for column in cursor.description]
+        # What the ORM's converters would do: SUM of a bigint is a numeric in PostgreSQL.
+        rows = [{name: int(value) if isinstance(value, Decimal) and name != "cost" else value
+                 for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()]
+    return [[r for r in rows if all(r[f"d_{name}"] is not None for name in dims)]
+            for dims in dim_sets]
+
+
+def _rows(sessions: QuerySet, dims: Dims, sums: list[dict] | None = None) -> dict[tuple, Row]:
+    """Totals per value of `dims`: one grouped query over the sessions alone (or `sums`,
+    its rows read already)."""
     rows: dict[tuple, Row] = {}
-    for r in _session_sums(sessions, dims):
+    for r in _session_sums(sessions, dims) if sums is None else sums:
         target = rows.setdefault(_key(r, dims), Row(key=_key(r, dims)))
         target.sessions += r["n"]
         target.traces += r["traces"] or 0
@@ -174,10 +200,16 @@ def key_users(agent_ids) -> dict[int, str]:
     return people
 
 
-def by_developer(sessions: QuerySet) -> list[dict]:
+DEVELOPER_DIMS: Dims = {"developer": lambda p: F(f"{p}developer"),
+                        "agent": lambda p: F(f"{p}agent_id")}
+REPOSITORY_DIMS: Dims = {"path": lambda p: F(f"{p}project_path"),
+                         "branch": lambda p: F(f"{p}git_branch")}
+DAY_DIMS: Dims = {"day": lambda p: TruncDate(f"{p}started_at")}
+
+
+def by_developer(sessions: QuerySet, sums: list[dict] | None = None) -> list[dict]:
     """Totals per developer (see the module's precedence), most sessions first."""
-    raw = _rows(sessions, {"developer": lambda p: F(f"{p}developer"),
-                           "agent": lambda p: F(f"{p}agent_id")})
+    raw = _rows(sessions, DEVELOPER_DIMS, sums)
     people = key_users({agent_id for _, agent_id in raw})
     merged: dict[tuple, Row] = {}
     for (developer, agent_id), row in raw.items():
@@ -187,10 +219,9 @@ def by_developer(sessions: QuerySet) -> list[dict]:
     return _ranked(merged.values(), ("developer",))
 
 
-def by_repository(sessions: QuerySet) -> list[dict]:
+def by_repository(sessions: QuerySet, sums: list[dict] | None = None) -> list[dict]:
     """Totals per repository (the session's working directory) and git branch."""
-    rows = _rows(sessions, {"path": lambda p: F(f"{p}project_path"),
-                            "branch": lambda p: F(f"{p}git_branch")})
+    rows = _rows(sessions, REPOSITORY_DIMS, sums)
     return _ranked(rows.values(), ("repository", "branch"))
 
 
@@ -202,18 +233,21 @@ def tool_kind(name: str) -> tuple[str, str]:
     return ("skill" if name == "Skill" else "builtin"), ""
 
 
-def _tallies(sessions: QuerySet, skills: bool) -> QuerySet:
-    """The sessions' `ToolTally` rows (kept by the fold) of tools, or of skills."""
+def _tally_sums(sessions: QuerySet, skills: bool | None = None) -> list[dict]:
+    """The sessions' `ToolTally` rows (kept by the fold) added up per tool and skill: tools
+    only (skills False), skills only (True) or both in one pass over the join (None)."""
     tallies = ToolTally.objects.filter(session__in=sessions.order_by().values("pk")).order_by()
-    return tallies.exclude(skill="") if skills else tallies.filter(skill="")
+    if skills is not None:
+        tallies = tallies.exclude(skill="") if skills else tallies.filter(skill="")
+    return list(tallies.values("tool_name", "skill").annotate(
+        calls=Sum("calls"), ok=Sum("ok"), failed=Sum("failed"), denied=Sum("denied")))
 
 
-def by_tool(sessions: QuerySet) -> list[dict]:
-    """Per tool name: calls that ran, finished ok / failed, denied, success rate."""
-    rows = _tallies(sessions, skills=False).values("tool_name").annotate(
-        calls=Sum("calls"), ok=Sum("ok"), failed=Sum("failed"), denied=Sum("denied"))
+def _tool_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
+        if r["skill"]:
+            continue
         kind, server = tool_kind(r["tool_name"])
         finished = r["ok"] + r["failed"]
         out.append({"tool": r["tool_name"], "kind": kind, "mcp_server": server,
@@ -221,6 +255,25 @@ def by_tool(sessions: QuerySet) -> list[dict]:
                     "denied": r["denied"],
                     "success_rate": r["ok"] / finished if finished else None})
     return sorted(out, key=lambda r: (-r["calls"], r["tool"]))
+
+
+def _skill_rows(rows: list[dict]) -> list[dict]:
+    out = [{"skill": r["skill"], "uses": r["ok"] + r["failed"], "ok": r["ok"],
+            "failed": r["failed"],
+            "success_rate": r["ok"] / (r["ok"] + r["failed"]) if r["ok"] + r["failed"] else None}
+           for r in rows if r["skill"]]
+    return sorted(out, key=lambda s: (-s["uses"], s["skill"]))
+
+
+def by_tool(sessions: QuerySet) -> list[dict]:
+    """Per tool name: calls that ran, finished ok / failed, denied, success rate."""
+    return _tool_rows(_tally_sums(sessions, skills=False))
+
+
+def by_skill(sessions: QuerySet) -> list[dict]:
+    """Per skill (the Skill tool's `skill` input): uses that finished ok / failed. A skill
+    whose name privacy rules stripped is "(unknown)"."""
+    return _skill_rows(_tally_sums(sessions, skills=True))
 
 
 def by_mcp_server(tools: list[dict]) -> list[dict]:
@@ -240,22 +293,10 @@ def by_mcp_server(tools: list[dict]) -> list[dict]:
     return sorted(servers.values(), key=lambda s: (-s["calls"], s["mcp_server"]))
 
 
-def by_skill(sessions: QuerySet) -> list[dict]:
-    """Per skill (the Skill tool's `skill` input): uses that finished ok / failed. A skill
-    whose name privacy rules stripped is "(unknown)"."""
-    rows = _tallies(sessions, skills=True).values("skill").annotate(
-        ok=Sum("ok"), failed=Sum("failed"))
-    out = [{"skill": r["skill"], "uses": r["ok"] + r["failed"], "ok": r["ok"],
-            "failed": r["failed"],
-            "success_rate": r["ok"] / (r["ok"] + r["failed"]) if r["ok"] + r["failed"] else None}
-           for r in rows]
-    return sorted(out, key=lambda s: (-s["uses"], s["skill"]))
-
-
-def per_day(sessions: QuerySet, since=None) -> list[dict]:
+def per_day(sessions: QuerySet, since=None, sums: list[dict] | None = None) -> list[dict]:
     """Totals per day the sessions started, in the current time zone (the server's
     TIME_ZONE, UTC unless set), every day of the window present (zeros included)."""
-    totals = _rows(sessions, {"day": lambda p: TruncDate(f"{p}started_at")})
+    totals = _rows(sessions, DAY_DIMS, sums)
     today = timezone.localdate()
     data_first = min((k[0] for k in totals), default=None)
     if since is None:
@@ -305,13 +346,21 @@ def analytics_sessions(filterset) -> tuple[QuerySet, datetime | None]:
 
 
 def analytics_report(sessions: QuerySet, since) -> dict:
-    """Everything the page shows."""
-    days = per_day(sessions, since)
-    tools = by_tool(sessions)
+    """Everything the page shows. On PostgreSQL the days, developers and repositories are
+    one pass over the window's sessions (GROUPING SETS); elsewhere one query each."""
+    dim_sets = [DAY_DIMS, DEVELOPER_DIMS, REPOSITORY_DIMS]
+    if connection.vendor == "postgresql":
+        day_sums, developer_sums, repository_sums = _grouping_sets_sums(sessions, dim_sets)
+    else:
+        day_sums, developer_sums, repository_sums = (
+            _session_sums(sessions, dims) for dims in dim_sets)
+    days = per_day(sessions, since, day_sums)
+    tallies = _tally_sums(sessions)
+    tools = _tool_rows(tallies)
     return {
         "days": days, "totals": overall(days),
-        "developers": by_developer(sessions),
-        "repositories": by_repository(sessions),
+        "developers": by_developer(sessions, developer_sums),
+        "repositories": by_repository(sessions, repository_sums),
         "tools": tools, "mcp_servers": by_mcp_server(tools),
-        "skills": by_skill(sessions),
+        "skills": _skill_rows(tallies),
     }

@@ -212,3 +212,24 @@ def test_retention_deletes_the_tallies_with_their_sessions():
 
     assert not Session.objects.filter(pk__in=sessions).exists()
     assert not ToolTally.objects.filter(session_id__in=sessions).exists()
+
+
+def test_the_page_report_equals_the_api_selectors_one_by_one():
+    """The page's single pass (GROUPING SETS on PostgreSQL) answers what each endpoint's
+    own query answers."""
+    team = factories.TeamFactory()
+    _ingest(team, _stream(7))
+    sessions = Session.objects.filter(team=team)
+    for n, session in enumerate(sessions):
+        Session.objects.filter(pk=session.pk).update(
+            developer=f"dev{n % 2}@example.com", project_path=f"/src/p{n % 3}",
+            git_branch="main" if n % 2 else "feature", cost_usd=n + 0.25, input_tokens=10 ** 12)
+    report = analytics.analytics_report(sessions, None)
+
+    assert report["developers"] == analytics.by_developer(sessions)
+    assert report["repositories"] == analytics.by_repository(sessions)
+    assert report["days"] == analytics.per_day(sessions)
+    assert report["tools"] == analytics.by_tool(sessions)
+    assert report["skills"] == analytics.by_skill(sessions)
+    assert len(report["developers"]) == 2 and len(report["repositories"]) >= 3
+    assert report["totals"]["input_tokens"] == 10 ** 12 * sessions.count()
