@@ -190,6 +190,78 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
+def seed_usage(team_id: int) -> None:
+    """One model request per trace (what the budgets page sums), priced as the trace."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO traces_usage (team_id, request_id, session_id, event_id, ts, model,
+              input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+              cache_write_1h_tokens, cost_usd, cost_source, sources)
+            SELECT t.team_id, 'req_' || t.id, t.session_id, NULL, t.started_at + interval '1 min',
+              'claude-sonnet-4-6', 240, 1600, 50000, 6000, 0, t.cost_usd, 'computed',
+              '["transcript"]'::jsonb
+            FROM traces_trace t WHERE t.team_id = %s
+        """, [team_id])
+        cursor.execute("VACUUM ANALYZE traces_usage")
+
+
+def seed_budgets_and_approvals(team, user, approvals: int = 500) -> None:
+    """Budgets of every scope and period (the developer ones on the team's user, bound to
+    two agents by keys), and a Needs-you queue: a few open requests, the rest answered."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest
+    from sessions.models import Agent, Budget
+    from voight.services import api_key_create
+
+    agents = list(Agent.objects.filter(team=team).order_by("pk"))
+    for agent in agents[:2]:
+        api_key_create(team=team, scopes=["ingest"], name=f"bench-{agent.slug}", agent=agent,
+                       user=user)
+    for period in (Budget.Period.DAY, Budget.Period.WEEK, Budget.Period.MONTH):
+        Budget.objects.create(team=team, scope=Budget.Scope.TEAM, period=period,
+                              limit_usd=Decimal(100_000))
+        Budget.objects.create(team=team, scope=Budget.Scope.AGENT, agent=agents[0],
+                              period=period, limit_usd=Decimal(5_000))
+        Budget.objects.create(team=team, scope=Budget.Scope.DEVELOPER, developer=user,
+                              period=period, limit_usd=Decimal(5_000), pause_at_limit=True)
+        Budget.objects.create(team=team, scope=Budget.Scope.REPOSITORY,
+                              repository="/home/dev/src/project-3", period=period,
+                              limit_usd=Decimal(2_000))
+    now = timezone.now()
+    statuses = ["allowed", "denied", "expired", "allowed", "withdrawn"]
+    ApprovalRequest.objects.bulk_create([
+        ApprovalRequest(
+            team=team, agent=agents[k % len(agents)], session_external_id=f"s-{k}",
+            tool_name="Bash", tool_input={"command": f"make deploy-{k}"},
+            via=ApprovalRequest.Via.HTTP_HOOK,
+            status="pending" if k < 5 else statuses[k % 5],
+            created_at=now - timedelta(minutes=k), answered_by=None if k < 5 else user,
+            answered_at=None if k < 5 else now - timedelta(minutes=k) + timedelta(seconds=20),
+            expires_at=now + timedelta(seconds=50) if k < 5 else now - timedelta(minutes=k))
+        for k in range(approvals)
+    ])
+
+
+def analytics_rollups_seed(team) -> None:
+    """What the fold would have kept for the rows inserted behind its back: the analytics'
+    per-session rollups and tallies (the migration's set-based backfill)."""
+    from django.db import connection
+
+    from ingest.analytics_rollups import all_sessions_refresh
+    from sessions.models import Session
+
+    all_sessions_refresh(Session.objects.filter(team=team))
+    with connection.cursor() as cursor:
+        for table in ("agent_sessions_session", "agent_sessions_tooltally"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
 def seeded_team(slug: str, sessions: int, *, traces: int, events_per_trace: int,
                 agents: int = 12):
     """A team with a logged-in-able admin user, `agents` agents and the seeded data."""
@@ -208,6 +280,9 @@ def seeded_team(slug: str, sessions: int, *, traces: int, events_per_trace: int,
     seed_sessions(team.pk, agent_ids, sessions, slug)
     if traces:
         seed_traces_and_events(team.pk, traces, events_per_trace)
+        seed_usage(team.pk)
+        analytics_rollups_seed(team)
+    seed_budgets_and_approvals(team, user)
     return team, user, read, time.perf_counter() - started
 
 
@@ -231,6 +306,8 @@ def _time_pages(user, team, requests: int) -> dict:
         "trace detail": f"/dashboard/traces/{trace.trace_id}" if trace else None,
         "analytics": "/dashboard/analytics",
         "analytics, 30d": "/dashboard/analytics?since=30d",
+        "budgets": "/dashboard/budgets",
+        "approvals (Needs you)": "/dashboard/approvals",
     }
     out = {}
     for name, url in pages.items():

@@ -17,8 +17,10 @@ lead with the session (`toolcall_session_key`, the partial `event_edit_lines` an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
@@ -35,9 +37,10 @@ SKILL_MAX = 200
 
 
 def skill_name(raw) -> str:
-    """The name a Skill use is counted under: its `skill` input, "(unknown)" when privacy
-    rules stripped it."""
-    return (raw if isinstance(raw, str) else "").strip()[:SKILL_MAX] or UNKNOWN_SKILL
+    """The name a Skill use is counted under: its `skill` input (a number or other JSON as
+    its text, as PostgreSQL's `->>` gives it), "(unknown)" when privacy rules stripped it."""
+    text = "" if raw is None else raw if isinstance(raw, str) else json.dumps(raw)
+    return text.strip()[:SKILL_MAX] or UNKNOWN_SKILL
 
 
 def _count_of(queryset, **aggregate):
@@ -135,10 +138,68 @@ def touched(items) -> dict[str, set]:
 
 
 def all_sessions_refresh(sessions=None, batch: int = 500) -> int:
-    """Recount every session (the migration's and `analytics_backfill`'s backfill)."""
-    queryset = (sessions if sessions is not None else Session.objects.all()).order_by("pk")
-    pks = list(queryset.values_list("pk", flat=True))
+    """Recount every session of `sessions` (all by default): the migration's and
+    `analytics_backfill`'s backfill. PostgreSQL does it in four set-based statements; other
+    databases chunk by chunk through the fold's recount."""
+    queryset = (sessions if sessions is not None else Session.objects.all()).order_by()
+    if connection.vendor == "postgresql":
+        return _all_sessions_refresh_in_sql(queryset)
+    pks = list(queryset.order_by("pk").values_list("pk", flat=True))
     for at in range(0, len(pks), batch):
         chunk = set(pks[at:at + batch])
         sessions_analytics_refresh(calls=chunk, lines=chunk, skills=chunk)
     return len(pks)
+
+
+_SESSION = Session._meta.db_table
+_TALLY = ToolTally._meta.db_table
+_CALL = ToolCall._meta.db_table
+_EVENT = Event._meta.db_table
+# `skill_name` of the input's text (as the fold reads it): stripped, cut, else "(unknown)".
+_SKILL_SQL = f"""coalesce(nullif(left(regexp_replace(payload->'tool_input'->>'skill',
+    '^\\s+|\\s+$', '', 'g'), {SKILL_MAX}), ''), '{UNKNOWN_SKILL}')"""
+_BACKFILL_SQL = [
+    f"""UPDATE {_SESSION} s SET tool_calls_ok = coalesce(c.ok, 0),
+            tool_calls_failed = coalesce(c.failed, 0)
+        FROM (SELECT id FROM ({{sessions}}) AS x(id)) AS w
+        LEFT JOIN (SELECT session_id, count(*) FILTER (WHERE outcome = '{Outcome.OK}') AS ok,
+                          count(*) FILTER (WHERE outcome = '{Outcome.FAILED}') AS failed
+                   FROM {_CALL} WHERE session_id IN ({{sessions}}) GROUP BY session_id) AS c
+            ON c.session_id = w.id
+        WHERE s.id = w.id""",
+    f"""UPDATE {_SESSION} s SET edit_lines_added = coalesce(e.added, 0),
+            edit_lines_removed = coalesce(e.removed, 0)
+        FROM (SELECT id FROM ({{sessions}}) AS x(id)) AS w
+        LEFT JOIN (SELECT session_id, sum(lines_added) AS added, sum(lines_removed) AS removed
+                   FROM {_EVENT} WHERE lines_added IS NOT NULL AND session_id IN ({{sessions}})
+                   GROUP BY session_id) AS e ON e.session_id = w.id
+        WHERE s.id = w.id""",
+    f"DELETE FROM {_TALLY} WHERE session_id IN ({{sessions}})",
+    f"""INSERT INTO {_TALLY} (session_id, tool_name, skill, calls, ok, failed, denied)
+        SELECT session_id, coalesce(nullif(tool_name, ''), '?'), '',
+            count(*) FILTER (WHERE outcome <> '{Outcome.DENIED}'),
+            count(*) FILTER (WHERE outcome = '{Outcome.OK}'),
+            count(*) FILTER (WHERE outcome = '{Outcome.FAILED}'),
+            count(*) FILTER (WHERE outcome = '{Outcome.DENIED}')
+        FROM {_CALL} WHERE session_id IN ({{sessions}})
+        GROUP BY 1, 2""",
+    f"""INSERT INTO {_TALLY} (session_id, tool_name, skill, calls, ok, failed, denied)
+        SELECT session_id, '{SKILL_TOOL}', {_SKILL_SQL}, count(*),
+            count(*) FILTER (WHERE outcome = '{Outcome.OK}'),
+            count(*) FILTER (WHERE outcome <> '{Outcome.OK}'), 0
+        FROM {_EVENT} WHERE tool_name = '{SKILL_TOOL}'
+            AND type IN ('{EventType.POST_TOOL_USE}', '{EventType.TOOL_FAILURE}')
+            AND session_id IN ({{sessions}})
+        GROUP BY 1, 3""",
+]
+
+
+def _all_sessions_refresh_in_sql(sessions) -> int:
+    inner, params = sessions.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        for statement in _BACKFILL_SQL:
+            # Each statement names the sessions once or twice: the parameters repeat.
+            cursor.execute(statement.format(sessions=inner),
+                           list(params) * statement.count("{sessions}"))
+        cursor.execute(f"SELECT count(*) FROM ({inner}) AS x", params)
+        return cursor.fetchone()[0]

@@ -131,7 +131,7 @@ def test_developers_follow_the_precedence_and_totals_are_exact(ingested):
     assert bob.developer == "bob@example.com"
     # A third session nobody can be named for.
     factories.SessionFactory(agent=factories.AgentFactory(team=ingested), cost_usd=Decimal("0.5"))
-    sessions, since = report([ingested.pk])
+    sessions, _since = report([ingested.pk])
     rows = {r["developer"]: r for r in analytics.by_developer(sessions)}
     assert set(rows) == {"alice@example.com", "bob@example.com", analytics.UNATTRIBUTED}
     alice = rows["alice@example.com"]
@@ -161,7 +161,7 @@ def test_days_and_totals_add_up_to_the_breakdowns(ingested):
 
 
 def test_tools_mcp_servers_and_skills(ingested):
-    sessions, since = report([ingested.pk])
+    sessions, _since = report([ingested.pk])
     tools = {r["tool"]: r for r in analytics.by_tool(sessions)}
     assert tools["mcp__github__create_issue"]["kind"] == "mcp"
     assert tools["Bash"]["failed"] == 1 and tools["Bash"]["success_rate"] == 0
@@ -178,7 +178,7 @@ def test_repositories_group_by_directory_and_branch(team):
     for branch, cost in (("main", "1.25"), ("main", "0.75"), ("fix", "2")):
         factories.SessionFactory(agent=agent, project_path="/src/app", git_branch=branch,
                                  cost_usd=Decimal(cost), trace_count=2, input_tokens=10)
-    sessions, since = report([team.pk])
+    sessions, _since = report([team.pk])
     rows = analytics.by_repository(sessions)
     assert [(r["repository"], r["branch"], r["sessions"], r["cost_usd"], r["traces"])
             for r in rows] == [("/src/app", "main", 2, Decimal("2.00"), 4),
@@ -219,7 +219,7 @@ def test_the_window_edge(team):
 
 def test_other_teams_are_not_counted(ingested, other_team):
     factories.SessionFactory(agent=factories.AgentFactory(team=other_team), project_path="/x")
-    sessions, since = report([ingested.pk])
+    sessions, _since = report([ingested.pk])
     assert "/x" not in [r["repository"] for r in analytics.by_repository(sessions)]
     assert ToolCall.objects.filter(session__team=other_team).count() == 0
 
