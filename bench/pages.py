@@ -23,6 +23,10 @@ EVENT_TYPES = ["user_prompt", "pre_tool_use", "post_tool_use", "pre_tool_use",
                "post_tool_use", "pre_tool_use", "post_tool_use_failure", "notification",
                "pre_tool_use", "stop"]
 TOOLS = ["Read", "Bash", "Edit", "Grep", "Write", "Glob"]
+# What a team's sessions call besides the built-in tools: a few MCP servers and skills.
+MCP_TOOLS = ["mcp__github__create_issue", "mcp__github__get_pull_request",
+             "mcp__linear__list_issues", "mcp__sentry__get_issue", "mcp__postgres__query"]
+SKILLS = ["pdf", "xlsx", "release-notes", "code-review"]
 
 
 def seed_sessions(team_id: int, agent_ids: list[int], n: int, tag: str,
@@ -125,8 +129,13 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                   model, request_id, input_tokens, output_tokens, cache_read_tokens,
                   cache_write_tokens, cost_usd, acknowledged_at, source, payload,
                   acknowledged_by_id, agent_id, session_id, team_id, trace_id)
-                SELECT gen_random_uuid(), false, (%(types)s::text[])[1 + j %% 10],
-                  '', (%(tools)s::text[])[1 + (t.id + j) %% 6], 'toolu_' || t.id || '_' || j,
+                SELECT gen_random_uuid(), false,
+                  -- The ninth event of every third trace is a Skill call's PostToolUse.
+                  CASE WHEN j = 8 AND t.id %% 3 = 0 THEN 'post_tool_use'
+                       ELSE (%(types)s::text[])[1 + j %% 10] END,
+                  '', CASE WHEN j = 8 AND t.id %% 3 = 0 THEN 'Skill'
+                           ELSE (%(tools)s::text[])[1 + (t.id + j) %% 6] END,
+                  'toolu_' || t.id || '_' || j,
                   '', CASE WHEN j %% 5 = 2 THEN 'src/billing/refunds.py' ELSE '' END,
                   CASE WHEN j = 6 AND t.error_count > 0 THEN 'failed' ELSE 'ok' END,
                   CASE WHEN j %% 2 = 0 THEN 150 + j * 10 END,
@@ -139,7 +148,11 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                       || '.py', 'description', 'Run the refund tests'),
                     'tool_use_id', 'toolu_' || t.id || '_' || j)
                   -- What the Claude Code adapter adds to a PostToolUse of Edit or Write.
-                  || CASE WHEN (%(types)s::text[])[1 + j %% 10] = 'post_tool_use'
+                  || CASE WHEN j = 8 AND t.id %% 3 = 0 THEN jsonb_build_object(
+                       'tool_name', 'Skill', 'tool_input', jsonb_build_object(
+                         'skill', (%(skills)s::text[])[1 + t.id %% 4]))
+                     ELSE '{}'::jsonb END
+                  || CASE WHEN j <> 8 AND (%(types)s::text[])[1 + j %% 10] = 'post_tool_use'
                           AND (%(tools)s::text[])[1 + (t.id + j) %% 6] IN ('Edit', 'Write')
                      THEN jsonb_build_object('_voight_lines', jsonb_build_object(
                        'added', 1 + j, 'removed', j %% 3))
@@ -148,28 +161,104 @@ def seed_traces_and_events(team_id: int, traces_per_session: int,
                 FROM traces_trace t, generate_series(0, %(e)s - 1) AS j
                 WHERE t.team_id = %(team)s
             """, {"team": team_id, "e": events_per_trace, "types": EVENT_TYPES,
-                  "tools": TOOLS})
+                  "tools": TOOLS, "skills": SKILLS})
         finally:
             for _, definition in indexes:
                 cursor.execute(definition)
-        # Four tool calls per trace (the sessions' tool_call_count of 20), one in 25 failed.
+        # Four tool calls per trace (the sessions' tool_call_count of 20): one in eight an
+        # MCP tool (five tools of four servers), a Skill in every third trace; one in 25
+        # failed, one in 60 denied.
         cursor.execute("""
             INSERT INTO traces_toolcall (session_id, key, tool_name, file_path, started_at,
                                          ended_at, duration_ms, outcome)
             SELECT t.session_id, 'toolu_' || t.id || '_' || j,
-              CASE WHEN (t.id + j) %% 40 = 0 THEN 'mcp__github__create_issue'
+              CASE WHEN j = 3 AND t.id %% 3 = 0 THEN 'Skill'
+                   WHEN (t.id + j) %% 8 = 0 THEN (%(mcp)s::text[])[1 + (t.id / 8) %% 5]
                    ELSE (%(tools)s::text[])[1 + (t.id + j) %% 6] END, '',
               t.started_at + j * interval '40 s', t.started_at + j * interval '40 s'
-                + interval '300 ms', 300, CASE WHEN (t.id + j) %% 25 = 0 THEN 'failed'
+                + interval '300 ms', 300, CASE WHEN (t.id + j) %% 60 = 0 THEN 'denied'
+                                              WHEN (t.id + j) %% 25 = 0 THEN 'failed'
                                               ELSE 'ok' END
             FROM traces_trace t, generate_series(0, 3) AS j WHERE t.team_id = %(team)s
-        """, {"team": team_id, "tools": TOOLS})
+        """, {"team": team_id, "tools": TOOLS, "mcp": MCP_TOOLS})
         # VACUUM, not only ANALYZE: in production autovacuum keeps the visibility map of
         # rows older than a minute set, which is what lets the KPI count and the list read
         # their covering indexes alone; the scratch server runs with autovacuum off, so a
         # freshly loaded table would be measured in a state production never stays in.
         for table in ("agent_sessions_session", "traces_trace", "traces_event",
                       "traces_toolcall"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
+def seed_usage(team_id: int) -> None:
+    """One model request per trace (what the budgets page sums), priced as the trace."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            INSERT INTO traces_usage (team_id, request_id, session_id, event_id, ts, model,
+              input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+              cache_write_1h_tokens, cost_usd, cost_source, sources)
+            SELECT t.team_id, 'req_' || t.id, t.session_id, NULL, t.started_at + interval '1 min',
+              'claude-sonnet-4-6', 240, 1600, 50000, 6000, 0, t.cost_usd, 'computed',
+              '["transcript"]'::jsonb
+            FROM traces_trace t WHERE t.team_id = %s
+        """, [team_id])
+        cursor.execute("VACUUM ANALYZE traces_usage")
+
+
+def seed_budgets_and_approvals(team, user, approvals: int = 500) -> None:
+    """Budgets of every scope and period (the developer ones on the team's user, bound to
+    two agents by keys), and a Needs-you queue: a few open requests, the rest answered."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from approvals.models import ApprovalRequest
+    from sessions.models import Agent, Budget
+    from voight.services import api_key_create
+
+    agents = list(Agent.objects.filter(team=team).order_by("pk"))
+    for agent in agents[:2]:
+        api_key_create(team=team, scopes=["ingest"], name=f"bench-{agent.slug}", agent=agent,
+                       user=user)
+    for period in (Budget.Period.DAY, Budget.Period.WEEK, Budget.Period.MONTH):
+        Budget.objects.create(team=team, scope=Budget.Scope.TEAM, period=period,
+                              limit_usd=Decimal(100_000))
+        Budget.objects.create(team=team, scope=Budget.Scope.AGENT, agent=agents[0],
+                              period=period, limit_usd=Decimal(5_000))
+        Budget.objects.create(team=team, scope=Budget.Scope.DEVELOPER, developer=user,
+                              period=period, limit_usd=Decimal(5_000), pause_at_limit=True)
+        Budget.objects.create(team=team, scope=Budget.Scope.REPOSITORY,
+                              repository="/home/dev/src/project-3", period=period,
+                              limit_usd=Decimal(2_000))
+    now = timezone.now()
+    statuses = ["allowed", "denied", "expired", "allowed", "withdrawn"]
+    ApprovalRequest.objects.bulk_create([
+        ApprovalRequest(
+            team=team, agent=agents[k % len(agents)], session_external_id=f"s-{k}",
+            tool_name="Bash", tool_input={"command": f"make deploy-{k}"},
+            via=ApprovalRequest.Via.HTTP_HOOK,
+            status="pending" if k < 5 else statuses[k % 5],
+            created_at=now - timedelta(minutes=k), answered_by=None if k < 5 else user,
+            answered_at=None if k < 5 else now - timedelta(minutes=k) + timedelta(seconds=20),
+            expires_at=now + timedelta(seconds=50) if k < 5 else now - timedelta(minutes=k))
+        for k in range(approvals)
+    ])
+
+
+def analytics_rollups_seed(team) -> None:
+    """What the fold would have kept for the rows inserted behind its back: the analytics'
+    per-session rollups and tallies (the migration's set-based backfill)."""
+    from django.db import connection
+
+    from ingest.analytics_rollups import all_sessions_refresh
+    from sessions.models import Session
+
+    all_sessions_refresh(Session.objects.filter(team=team))
+    with connection.cursor() as cursor:
+        for table in ("agent_sessions_session", "agent_sessions_tooltally"):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -191,6 +280,9 @@ def seeded_team(slug: str, sessions: int, *, traces: int, events_per_trace: int,
     seed_sessions(team.pk, agent_ids, sessions, slug)
     if traces:
         seed_traces_and_events(team.pk, traces, events_per_trace)
+        seed_usage(team.pk)
+        analytics_rollups_seed(team)
+    seed_budgets_and_approvals(team, user)
     return team, user, read, time.perf_counter() - started
 
 
@@ -214,6 +306,8 @@ def _time_pages(user, team, requests: int) -> dict:
         "trace detail": f"/dashboard/traces/{trace.trace_id}" if trace else None,
         "analytics": "/dashboard/analytics",
         "analytics, 30d": "/dashboard/analytics?since=30d",
+        "budgets": "/dashboard/budgets",
+        "approvals (Needs you)": "/dashboard/approvals",
     }
     out = {}
     for name, url in pages.items():

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ingest import keys, pipeline, rollups
+from ingest import analytics_rollups, keys, pipeline, rollups
 from ingest.adapters import otlp as adapter
 from ingest.models import StagedEvent
 from ingest.otlp import Item
@@ -116,6 +116,7 @@ def tool_results_merge(team_id: int, events: list[CanonicalEvent]) -> None:
     Session.objects.bulk_update(
         changed, ["tool_call_count", "distinct_tools", "distinct_tool_count", "updated_at"]
     )
+    analytics_rollups.sessions_analytics_refresh(**analytics_rollups.touched(items))
 
 
 def otlp_items_prepare(ctx: IngestContext, items: list[Item], *, spans: bool) -> list[Item]:

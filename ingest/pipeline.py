@@ -17,7 +17,16 @@ from django.db import transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
-from ingest import capping, keyed_insert, keys, privacy, rollups, sql, stitching
+from ingest import (
+    analytics_rollups,
+    capping,
+    keyed_insert,
+    keys,
+    privacy,
+    rollups,
+    sql,
+    stitching,
+)
 from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
 from ingest.status_refresh import sessions_status_refresh_locked
@@ -392,6 +401,7 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
     usage_deltas = rollups.merge_usage(ctx.team.pk, new, inserted)
     locked = {s.pk: s for s in sessions.values()}
     _update_sessions(new, locked, new_calls, usage_deltas, bool(created_traces))
+    analytics_rollups.sessions_analytics_refresh(**analytics_rollups.touched(new))
     rollups.apply_foreign_usage_deltas(usage_deltas, set(locked))
     rollups.traces_recompute(
         touched_traces,

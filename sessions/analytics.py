@@ -4,7 +4,10 @@ breakdown, so the three show the same numbers.
 Every breakdown starts from the same filtered sessions (`SessionFilter`: a window on
 `started_at`, an agent) and counts a session's facts where the session started: a session
 begun yesterday that still edits today counts yesterday. Sums run in SQL, grouped by the
-breakdown's columns; Python only merges the few grouped rows.
+breakdown's columns; Python only merges the few grouped rows. What a session's events and
+tool calls contribute is read from the rollups the fold keeps (`ingest.analytics_rollups`:
+the session's tool outcomes and edit lines, `ToolTally` per tool and skill), so no
+breakdown reads an event or a tool call.
 
 Definitions (docs/analytics.md says the same to users):
 
@@ -15,7 +18,8 @@ Definitions (docs/analytics.md says the same to users):
   exported it, else the session's wall time (start to end, or to its last event).
 * lines added / removed — Claude Code's `lines_of_code.count` when the session exported
   it (it counts every edit the agent made); else the sum over the session's successful
-  Edit / Write / MultiEdit calls (`Event.lines_added`). Never both for one session.
+  Edit / Write / MultiEdit calls (`Event.lines_added`, rolled up on the session by the
+  fold). Never both for one session.
 * commits, pull requests — Claude Code's `commit.count`, `pull_request.count` metrics.
 * tool success rate — tool calls that finished ok over those that finished (ok or failed);
   denied calls never ran and calls still running have no outcome yet.
@@ -29,13 +33,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from sessions.filters import duration_expression
-from traces.models import Event, ToolCall
+from sessions.models import ToolTally
 from voight.filtering import parse_since
 from voight.models import ApiKey
 
@@ -106,10 +111,10 @@ def _key(row: dict, dims: Dims) -> tuple:
     return tuple(row[f"d_{name}"] for name in dims)
 
 
-def _session_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
+def _sums_query(sessions: QuerySet, dims: Dims) -> QuerySet:
     active = Coalesce(_metric(f"{ACTIVE_METRIC}__user"), 0.0) + Coalesce(
         _metric(f"{ACTIVE_METRIC}__cli"), 0.0)
-    return list(
+    return (
         sessions.order_by().values(**_values(dims)).annotate(
             n=Count("pk"), traces=Sum("trace_count"), cost=Sum("cost_usd"),
             tin=Sum("input_tokens"), tout=Sum("output_tokens"),
@@ -118,47 +123,47 @@ def _session_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
             wall=Sum(duration_expression(), filter=~_has(ACTIVE_METRIC)),
             otel_added=Sum(_metric(f"{LINES_METRIC}__added"), filter=_has(LINES_METRIC)),
             otel_removed=Sum(_metric(f"{LINES_METRIC}__removed"), filter=_has(LINES_METRIC)),
+            # The fold's rollups (ingest.analytics_rollups) of the sessions' Edit / Write
+            # events and tool calls: the page reads no event and no tool call.
+            edit_added=Sum("edit_lines_added", filter=~_has(LINES_METRIC)),
+            edit_removed=Sum("edit_lines_removed", filter=~_has(LINES_METRIC)),
+            calls=Sum("tool_call_count"), ok=Sum("tool_calls_ok"),
+            failed=Sum("tool_calls_failed"),
             commits=Sum(_metric("commit.count")), prs=Sum(_metric("pull_request.count")),
         )
     )
 
 
-def _edit_sums(sessions: QuerySet, dims: Dims, since) -> list[dict]:
-    """Hook-counted lines of the sessions without Claude Code's own count."""
-    events = Event.objects.filter(
-        session__in=sessions.order_by().exclude(_has(LINES_METRIC)).values("pk"),
-        lines_added__isnull=False,
-    )
-    if since is not None:
-        # A session's events are no older than its start: lets PostgreSQL skip the months
-        # of the partitioned events table before the window.
-        events = events.filter(ts__gte=since)
-    return list(events.order_by().values(**_values(dims, "session__")).annotate(
-        added=Sum("lines_added"), removed=Sum("lines_removed")))
+def _session_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
+    return list(_sums_query(sessions, dims))
 
 
-def _call_sums(sessions: QuerySet, dims: Dims) -> list[dict]:
-    return list(
-        ToolCall.objects.filter(session__in=sessions.order_by().values("pk")).order_by()
-        .values(**_values(dims, "session__")).annotate(
-            calls=Count("pk", filter=~Q(outcome="denied")),
-            ok=Count("pk", filter=Q(outcome="ok")), failed=Count("pk", filter=Q(outcome="failed")),
-        )
-    )
+def _grouping_sets_sums(sessions: QuerySet, dim_sets: list[Dims]) -> list[list[dict]]:
+    """`_session_sums` for several groupings in one pass over the sessions (PostgreSQL's
+    GROUPING SETS): the ORM's grouped query with its GROUP BY replaced. Each dimension is a
+    NOT NULL column (or a date of one), so a row's non-NULL dimensions say its set."""
+    every: Dims = {name: e for dims in dim_sets for name, e in dims.items()}
+    sql, params = _sums_query(sessions, every).query.sql_with_params()
+    head, _, group_by = sql.rpartition(" GROUP BY ")
+    if group_by.count("%s"):
+        params = params[:-group_by.count("%s")]
+    sets = ", ".join("(" + ", ".join(f'"d_{name}"' for name in dims) + ")" for dims in dim_sets)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{head} GROUP BY GROUPING SETS ({sets})", params)
+        names = [column.name for column in cursor.description]
+        # What the ORM's converters would do: SUM of a bigint is a numeric in PostgreSQL.
+        rows = [{name: int(value) if isinstance(value, Decimal) and name != "cost" else value
+                 for name, value in zip(names, row, strict=True)} for row in cursor.fetchall()]
+    return [[r for r in rows if all(r[f"d_{name}"] is not None for name in dims)]
+            for dims in dim_sets]
 
 
-def _rows(sessions: QuerySet, dims: Dims, since) -> dict[tuple, Row]:
-    """Totals per value of `dims`: three grouped queries (sessions, edit events, tool
-    calls) whose rows are added up here."""
+def _rows(sessions: QuerySet, dims: Dims, sums: list[dict] | None = None) -> dict[tuple, Row]:
+    """Totals per value of `dims`: one grouped query over the sessions alone (or `sums`,
+    its rows read already)."""
     rows: dict[tuple, Row] = {}
-
-    def row(values: tuple) -> Row:
-        if values not in rows:
-            rows[values] = Row(key=values)
-        return rows[values]
-
-    for r in _session_sums(sessions, dims):
-        target = row(_key(r, dims))
+    for r in _session_sums(sessions, dims) if sums is None else sums:
+        target = rows.setdefault(_key(r, dims), Row(key=_key(r, dims)))
         target.sessions += r["n"]
         target.traces += r["traces"] or 0
         target.cost_usd += r["cost"] or Decimal(0)
@@ -167,19 +172,13 @@ def _rows(sessions: QuerySet, dims: Dims, since) -> dict[tuple, Row]:
         target.cache_tokens += r["tcache"] or 0
         target.active_time_s += float(r["otel_active"] or 0)
         target.active_time_s += r["wall"].total_seconds() if r["wall"] else 0.0
-        target.lines_added += round(r["otel_added"] or 0)
-        target.lines_removed += round(r["otel_removed"] or 0)
+        target.lines_added += round(r["otel_added"] or 0) + (r["edit_added"] or 0)
+        target.lines_removed += round(r["otel_removed"] or 0) + (r["edit_removed"] or 0)
+        target.tool_calls += r["calls"] or 0
+        target.tool_calls_ok += r["ok"] or 0
+        target.tool_calls_failed += r["failed"] or 0
         target.commits += round(r["commits"] or 0)
         target.pull_requests += round(r["prs"] or 0)
-    for r in _edit_sums(sessions, dims, since):
-        target = row(_key(r, dims))
-        target.lines_added += r["added"] or 0
-        target.lines_removed += r["removed"] or 0
-    for r in _call_sums(sessions, dims):
-        target = row(_key(r, dims))
-        target.tool_calls += r["calls"]
-        target.tool_calls_ok += r["ok"]
-        target.tool_calls_failed += r["failed"]
     return rows
 
 
@@ -201,10 +200,16 @@ def key_users(agent_ids) -> dict[int, str]:
     return people
 
 
-def by_developer(sessions: QuerySet, since=None) -> list[dict]:
+DEVELOPER_DIMS: Dims = {"developer": lambda p: F(f"{p}developer"),
+                        "agent": lambda p: F(f"{p}agent_id")}
+REPOSITORY_DIMS: Dims = {"path": lambda p: F(f"{p}project_path"),
+                         "branch": lambda p: F(f"{p}git_branch")}
+DAY_DIMS: Dims = {"day": lambda p: TruncDate(f"{p}started_at")}
+
+
+def by_developer(sessions: QuerySet, sums: list[dict] | None = None) -> list[dict]:
     """Totals per developer (see the module's precedence), most sessions first."""
-    raw = _rows(sessions, {"developer": lambda p: F(f"{p}developer"),
-                           "agent": lambda p: F(f"{p}agent_id")}, since)
+    raw = _rows(sessions, DEVELOPER_DIMS, sums)
     people = key_users({agent_id for _, agent_id in raw})
     merged: dict[tuple, Row] = {}
     for (developer, agent_id), row in raw.items():
@@ -214,10 +219,9 @@ def by_developer(sessions: QuerySet, since=None) -> list[dict]:
     return _ranked(merged.values(), ("developer",))
 
 
-def by_repository(sessions: QuerySet, since=None) -> list[dict]:
+def by_repository(sessions: QuerySet, sums: list[dict] | None = None) -> list[dict]:
     """Totals per repository (the session's working directory) and git branch."""
-    rows = _rows(sessions, {"path": lambda p: F(f"{p}project_path"),
-                            "branch": lambda p: F(f"{p}git_branch")}, since)
+    rows = _rows(sessions, REPOSITORY_DIMS, sums)
     return _ranked(rows.values(), ("repository", "branch"))
 
 
@@ -229,25 +233,47 @@ def tool_kind(name: str) -> tuple[str, str]:
     return ("skill" if name == "Skill" else "builtin"), ""
 
 
-def by_tool(sessions: QuerySet) -> list[dict]:
-    """Per tool name: calls that ran, finished ok / failed, denied, success rate."""
-    rows = (
-        ToolCall.objects.filter(session__in=sessions.order_by().values("pk")).order_by()
-        .values("tool_name").annotate(
-            calls=Count("pk", filter=~Q(outcome="denied")),
-            ok=Count("pk", filter=Q(outcome="ok")), failed=Count("pk", filter=Q(outcome="failed")),
-            denied=Count("pk", filter=Q(outcome="denied")),
-        )
-    )
+def _tally_sums(sessions: QuerySet, skills: bool | None = None) -> list[dict]:
+    """The sessions' `ToolTally` rows (kept by the fold) added up per tool and skill: tools
+    only (skills False), skills only (True) or both in one pass over the join (None)."""
+    tallies = ToolTally.objects.filter(session__in=sessions.order_by().values("pk")).order_by()
+    if skills is not None:
+        tallies = tallies.exclude(skill="") if skills else tallies.filter(skill="")
+    return list(tallies.values("tool_name", "skill").annotate(
+        calls=Sum("calls"), ok=Sum("ok"), failed=Sum("failed"), denied=Sum("denied")))
+
+
+def _tool_rows(rows: list[dict]) -> list[dict]:
     out = []
     for r in rows:
-        kind, server = tool_kind(r["tool_name"] or "")
+        if r["skill"]:
+            continue
+        kind, server = tool_kind(r["tool_name"])
         finished = r["ok"] + r["failed"]
-        out.append({"tool": r["tool_name"] or "?", "kind": kind, "mcp_server": server,
+        out.append({"tool": r["tool_name"], "kind": kind, "mcp_server": server,
                     "calls": r["calls"], "ok": r["ok"], "failed": r["failed"],
                     "denied": r["denied"],
                     "success_rate": r["ok"] / finished if finished else None})
     return sorted(out, key=lambda r: (-r["calls"], r["tool"]))
+
+
+def _skill_rows(rows: list[dict]) -> list[dict]:
+    out = [{"skill": r["skill"], "uses": r["ok"] + r["failed"], "ok": r["ok"],
+            "failed": r["failed"],
+            "success_rate": r["ok"] / (r["ok"] + r["failed"]) if r["ok"] + r["failed"] else None}
+           for r in rows if r["skill"]]
+    return sorted(out, key=lambda s: (-s["uses"], s["skill"]))
+
+
+def by_tool(sessions: QuerySet) -> list[dict]:
+    """Per tool name: calls that ran, finished ok / failed, denied, success rate."""
+    return _tool_rows(_tally_sums(sessions, skills=False))
+
+
+def by_skill(sessions: QuerySet) -> list[dict]:
+    """Per skill (the Skill tool's `skill` input): uses that finished ok / failed. A skill
+    whose name privacy rules stripped is "(unknown)"."""
+    return _skill_rows(_tally_sums(sessions, skills=True))
 
 
 def by_mcp_server(tools: list[dict]) -> list[dict]:
@@ -267,33 +293,10 @@ def by_mcp_server(tools: list[dict]) -> list[dict]:
     return sorted(servers.values(), key=lambda s: (-s["calls"], s["mcp_server"]))
 
 
-def by_skill(sessions: QuerySet, since=None) -> list[dict]:
-    """Per skill (the Skill tool's `skill` input): uses that finished ok / failed. A skill
-    whose name privacy rules stripped is "(unknown)"."""
-    events = Event.objects.filter(
-        session__in=sessions.order_by().values("pk"), tool_name="Skill",
-        type__in=("post_tool_use", "tool_failure"),
-    )
-    if since is not None:
-        events = events.filter(ts__gte=since)
-    rows = events.order_by().values(skill=KT("payload__tool_input__skill")).annotate(
-        ok=Count("pk", filter=Q(outcome="ok")), failed=Count("pk", filter=~Q(outcome="ok")))
-    merged: dict[str, dict] = {}
-    for r in rows:
-        name = (r["skill"] or "").strip()[:200] or "(unknown)"
-        s = merged.setdefault(name, {"skill": name, "uses": 0, "ok": 0, "failed": 0})
-        s["ok"] += r["ok"]
-        s["failed"] += r["failed"]
-        s["uses"] += r["ok"] + r["failed"]
-    for s in merged.values():
-        s["success_rate"] = s["ok"] / s["uses"] if s["uses"] else None
-    return sorted(merged.values(), key=lambda s: (-s["uses"], s["skill"]))
-
-
-def per_day(sessions: QuerySet, since=None) -> list[dict]:
+def per_day(sessions: QuerySet, since=None, sums: list[dict] | None = None) -> list[dict]:
     """Totals per day the sessions started, in the current time zone (the server's
     TIME_ZONE, UTC unless set), every day of the window present (zeros included)."""
-    totals = _rows(sessions, {"day": lambda p: TruncDate(f"{p}started_at")}, since)
+    totals = _rows(sessions, DAY_DIMS, sums)
     today = timezone.localdate()
     data_first = min((k[0] for k in totals), default=None)
     if since is None:
@@ -343,13 +346,21 @@ def analytics_sessions(filterset) -> tuple[QuerySet, datetime | None]:
 
 
 def analytics_report(sessions: QuerySet, since) -> dict:
-    """Everything the page shows."""
-    days = per_day(sessions, since)
-    tools = by_tool(sessions)
+    """Everything the page shows. On PostgreSQL the days, developers and repositories are
+    one pass over the window's sessions (GROUPING SETS); elsewhere one query each."""
+    dim_sets = [DAY_DIMS, DEVELOPER_DIMS, REPOSITORY_DIMS]
+    if connection.vendor == "postgresql":
+        day_sums, developer_sums, repository_sums = _grouping_sets_sums(sessions, dim_sets)
+    else:
+        day_sums, developer_sums, repository_sums = (
+            _session_sums(sessions, dims) for dims in dim_sets)
+    days = per_day(sessions, since, day_sums)
+    tallies = _tally_sums(sessions)
+    tools = _tool_rows(tallies)
     return {
         "days": days, "totals": overall(days),
-        "developers": by_developer(sessions, since),
-        "repositories": by_repository(sessions, since),
+        "developers": by_developer(sessions, developer_sums),
+        "repositories": by_repository(sessions, repository_sums),
         "tools": tools, "mcp_servers": by_mcp_server(tools),
-        "skills": by_skill(sessions, since),
+        "skills": _skill_rows(tallies),
     }

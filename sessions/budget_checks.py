@@ -1,8 +1,10 @@
 """Budgets crossing 80 %, 90 % and 100 %: signal, webhook, and at 100 % the kill switch.
 
-Checked after spend changes - at the end of every ingest batch of a team with budgets
-(`budgets_evaluate_ingest`, beside the alert rules, inside the ingest transaction) - and on
-beat (`budgets_evaluate_all`), which also resumes what a budget paused once its period is
+Checked after spend changes - at the end of an ingest batch of a team with budgets
+(`budgets_evaluate_ingest`, beside the alert rules, inside the ingest transaction), at most
+once per team and `VOIGHT_BUDGET_CHECK_SECONDS` (a batch inside the window schedules one
+delayed check for its end instead, so a crossing is at most a window late) - and on beat
+(`budgets_evaluate_all`), which also resumes what a budget paused once its period is
 over. A crossing is an `INSERT … ON CONFLICT DO NOTHING` on BudgetCrossing(budget,
 period_start, percent): each threshold fires once per period however many folds evaluate it
 at once, and only the insert that won signals, pauses and writes the decision.
@@ -23,6 +25,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -36,6 +41,11 @@ from sessions.services import agent_pause, agent_resume
 from sessions.webhooks import deliver_webhook
 
 logger = logging.getLogger(__name__)
+
+# How long a scheduled delayed check may wait on the queue before it is dropped (and its
+# pending mark lapses, so a later batch schedules another); the beat covers a worker that is
+# away longer.
+PENDING_SECONDS = 30
 
 
 def _enqueue_webhook(signal_id: int) -> None:
@@ -152,16 +162,76 @@ def _enabled(**filters) -> list[Budget]:
                 .select_related("team", "agent", "developer").order_by("pk"))
 
 
+def _window_key(team_id: int) -> str:
+    return f"budget-check:{team_id}"
+
+
+def _pending_key(team_id: int) -> str:
+    return f"budget-check-pending:{team_id}"
+
+
+def _claim_check(team_id: int) -> bool:
+    """Whether this batch checks now: the first of a team's batches each debounce window
+    (`VOIGHT_BUDGET_CHECK_SECONDS`) does; with the cache away every batch does (never
+    skipped for want of a lock)."""
+    if settings.VOIGHT_BUDGET_CHECK_SECONDS <= 0:
+        return True
+    try:
+        return cache.add(_window_key(team_id), 1, timeout=settings.VOIGHT_BUDGET_CHECK_SECONDS)
+    except Exception:
+        return True
+
+
+def _check_later(team_id: int) -> None:
+    """After the commit of a batch whose check the debounce skipped: one delayed check per
+    team and window. It clears the pending mark before it reads spend, so a batch that
+    commits before that is seen by it, and one that commits after schedules the next."""
+    try:
+        if not cache.add(_pending_key(team_id), 1,
+                         timeout=PENDING_SECONDS + settings.VOIGHT_BUDGET_CHECK_SECONDS):
+            return
+    except Exception:
+        pass  # schedule anyway: two checks decide the same as one
+    check_team_budgets.apply_async((team_id,), countdown=settings.VOIGHT_BUDGET_CHECK_SECONDS,
+                                   expires=PENDING_SECONDS)
+
+
+@shared_task
+def check_team_budgets(team_id: int) -> int:
+    """The delayed check a debounced batch scheduled (thin: the service is
+    `budgets_check_team`)."""
+    return budgets_check_team(team_id)
+
+
+def budgets_check_team(team_id: int, now: datetime | None = None) -> int:
+    """Check one team's budgets now (the debounce's delayed check)."""
+    try:
+        cache.delete(_pending_key(team_id))
+        cache.set(_window_key(team_id), 1, timeout=settings.VOIGHT_BUDGET_CHECK_SECONDS)
+    except Exception:
+        logger.warning("budget debounce marks of team %s not updated", team_id, exc_info=True)
+    budgets = _enabled(team_id=team_id)
+    if not budgets:
+        return 0
+    with transaction.atomic():
+        return budgets_check(budgets, now or timezone.now())
+
+
 def budgets_evaluate_ingest(team_id: int, events: Iterable, *, now: datetime | None = None,
                             agents: Iterable[Agent] = ()) -> int:
     """The team's budgets after an ingest batch of `events` (canonical). Only a batch that
-    carries usage can change spend, so the others (most hooks) cost nothing here. Never
+    carries usage can change spend, so the others (most hooks) cost nothing here. At most
+    one batch of a team checks per debounce window; a later one schedules a delayed check
+    for when the window ends (`_check_later`), so no crossing waits for the beat. Never
     raises: a budget that cannot be checked is logged and the beat tries again; the batch
     still lands."""
     if not any(event.carries_usage for event in events):
         return 0
     budgets = _enabled(team_id=team_id)
     if not budgets:
+        return 0
+    if not _claim_check(team_id):
+        transaction.on_commit(partial(_check_later, team_id))
         return 0
     # The batch's own instances: a budget that pauses one updates it in place, so the
     # batch's answer says `agent_paused`.

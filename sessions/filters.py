@@ -55,6 +55,10 @@ class SessionFilter(django_filters.FilterSet):
         method="filter_parent", help_text="parent session id; `none` for top-level sessions"
     )
     awaiting = django_filters.BooleanFilter(help_text="sessions waiting for a human")
+    developer = django_filters.CharFilter(
+        field_name="developer", lookup_expr="iexact", max_length=254,
+        help_text="who ran it, as Claude Code's telemetry names them (`user.email`, else "
+                  "`user.account_uuid`)")
 
     class Meta:
         model = Session

@@ -138,6 +138,12 @@ class Session(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     unacknowledged_error_count = models.PositiveIntegerField(default=0)
     files_touched_count = models.PositiveIntegerField(default=0)
+    # What the analytics read of a session's tool calls and Edit / Write lines, kept by
+    # the fold (ingest.analytics_rollups) so the page sums sessions, not their events.
+    tool_calls_ok = models.PositiveIntegerField(default=0, db_default=0)
+    tool_calls_failed = models.PositiveIntegerField(default=0, db_default=0)
+    edit_lines_added = models.PositiveIntegerField(default=0, db_default=0)
+    edit_lines_removed = models.PositiveIntegerField(default=0, db_default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
@@ -187,6 +193,33 @@ class Session(models.Model):
     def duration_s(self) -> float:
         end = self.ended_at or self.last_event_at
         return max((end - self.started_at).total_seconds(), 0.0)
+
+
+class ToolTally(models.Model):
+    """Per session and tool: calls that ran, finished ok / failed, were denied; per session
+    and skill (`skill` set, `tool_name` "Skill"): uses that finished ok / failed. Kept by
+    the fold (ingest.analytics_rollups) for the analytics page's tool, MCP server and skill
+    tables, which would otherwise group a window's tool calls and Skill events."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="+",
+                                db_index=False)
+    tool_name = models.CharField(max_length=200)
+    # Empty on a tool's row; the Skill tool's `skill` input on a skill's row.
+    skill = models.CharField(max_length=200, blank=True)
+    calls = models.PositiveIntegerField(default=0)
+    ok = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    denied = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # Leads with the session: the fold's recount and the page's join read by it.
+            models.UniqueConstraint(fields=["session", "tool_name", "skill"],
+                                    name="tooltally_session_tool_skill"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} {self.skill}".strip()
 
 
 class AlertRule(models.Model):

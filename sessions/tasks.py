@@ -10,12 +10,13 @@ from __future__ import annotations
 from celery import shared_task
 
 from sessions import alerts, budget_checks, lifecycle, retention
+from sessions.budget_checks import check_team_budgets
 from sessions.webhooks import deliver_webhook
 
-# deliver_webhook is defined beside its service, so the alerts that queue it need not import
-# this module (which imports them); it is listed here so every task of the app is found
+# deliver_webhook and check_team_budgets are defined beside their services, so the modules
+# that queue them need not import this module (which imports them); they are listed here so every task of the app is found
 # through sessions.tasks.
-__all__ = ["deliver_webhook", "evaluate_alert_windows", "evaluate_budgets", "prune_retention", "recompute_statuses"]
+__all__ = ["check_team_budgets", "deliver_webhook", "evaluate_alert_windows", "evaluate_budgets", "prune_retention", "recompute_statuses"]
 
 
 @shared_task

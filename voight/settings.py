@@ -195,6 +195,9 @@ VOIGHT_STATUS_INTERVAL = env_int("VOIGHT_STATUS_INTERVAL", 30)
 # them, to catch what a write that bypassed the rule left behind (sessions.lifecycle).
 VOIGHT_STATUS_SWEEP_INTERVAL = env_int("VOIGHT_STATUS_SWEEP_INTERVAL", 3600)
 VOIGHT_ALERT_INTERVAL = env_int("VOIGHT_ALERT_INTERVAL", 60)
+# Budget checks after ingest batches: at most one per team this often (seconds); a batch in
+# between schedules one delayed check for the window's end (sessions.budget_checks).
+VOIGHT_BUDGET_CHECK_SECONDS = env_int("VOIGHT_BUDGET_CHECK_SECONDS", 1)
 
 # Celery. In the embedded default tasks run inline and the in-process scheduler plays beat.
 CELERY_BROKER_URL = REDIS_URL or "memory://"

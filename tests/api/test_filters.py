@@ -153,7 +153,7 @@ def test_session_rows_carry_the_spec_fields(clean_api, sessions):
         "unacknowledged_error_count", "files_touched_count", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_write_tokens", "cost_usd", "model", "goal", "metrics",
         "parent_session_id", "experiment_id", "variant", "project_path", "git_branch",
-        "git_sha",
+        "git_sha", "developer",
     ]
     assert row["session_id"] == "cursor-bbbb-2222"
     assert row["agent"] == "beta"

@@ -12,7 +12,7 @@ PARAMS = [
     "since", "started_after", "started_before", "agent", "status", "min_duration",
     "session_id", "q", "experiment_id", "variant", "parent", "awaiting", "view", "page",
     "kind", "prompt_source", "type", "outcome", "tool_name", "unacknowledged", "trace_id",
-    "cursor", "new_agent", "rule",
+    "cursor", "new_agent", "rule", "developer",
 ]
 VALUES = [
     "\x00", "a\x00b", "1e400", str(2**64 + 1), "-1", "2026-01-01T00:00:00+17:11",

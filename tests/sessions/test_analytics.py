@@ -131,8 +131,8 @@ def test_developers_follow_the_precedence_and_totals_are_exact(ingested):
     assert bob.developer == "bob@example.com"
     # A third session nobody can be named for.
     factories.SessionFactory(agent=factories.AgentFactory(team=ingested), cost_usd=Decimal("0.5"))
-    sessions, since = report([ingested.pk])
-    rows = {r["developer"]: r for r in analytics.by_developer(sessions, since)}
+    sessions, _since = report([ingested.pk])
+    rows = {r["developer"]: r for r in analytics.by_developer(sessions)}
     assert set(rows) == {"alice@example.com", "bob@example.com", analytics.UNATTRIBUTED}
     alice = rows["alice@example.com"]
     assert (alice["sessions"], alice["lines_added"], alice["lines_removed"]) == (1, 6, 3)
@@ -153,15 +153,15 @@ def test_days_and_totals_add_up_to_the_breakdowns(ingested):
     days = analytics.per_day(sessions, since)
     assert len(days) == 8  # the 7 days back and today, zeros included
     totals = analytics.overall(days)
-    developers = analytics.by_developer(sessions, since)
+    developers = analytics.by_developer(sessions)
     for name in ("sessions", "lines_added", "lines_removed", "tool_calls", "commits"):
         assert totals[name] == sum(r[name] for r in developers)
-        assert totals[name] == sum(r[name] for r in analytics.by_repository(sessions, since))
+        assert totals[name] == sum(r[name] for r in analytics.by_repository(sessions))
     assert totals["lines_added"] == 16  # Alice 6 by her hooks, Bob 10 by his metrics
 
 
 def test_tools_mcp_servers_and_skills(ingested):
-    sessions, since = report([ingested.pk])
+    sessions, _since = report([ingested.pk])
     tools = {r["tool"]: r for r in analytics.by_tool(sessions)}
     assert tools["mcp__github__create_issue"]["kind"] == "mcp"
     assert tools["Bash"]["failed"] == 1 and tools["Bash"]["success_rate"] == 0
@@ -169,7 +169,7 @@ def test_tools_mcp_servers_and_skills(ingested):
     servers = analytics.by_mcp_server(analytics.by_tool(sessions))
     assert servers == [{"mcp_server": "github", "tools": 2, "calls": 2, "ok": 1, "failed": 1,
                         "denied": 0, "success_rate": 0.5}]
-    assert analytics.by_skill(sessions, since) == [
+    assert analytics.by_skill(sessions) == [
         {"skill": "pdf", "uses": 1, "ok": 1, "failed": 0, "success_rate": 1.0}]
 
 
@@ -178,8 +178,8 @@ def test_repositories_group_by_directory_and_branch(team):
     for branch, cost in (("main", "1.25"), ("main", "0.75"), ("fix", "2")):
         factories.SessionFactory(agent=agent, project_path="/src/app", git_branch=branch,
                                  cost_usd=Decimal(cost), trace_count=2, input_tokens=10)
-    sessions, since = report([team.pk])
-    rows = analytics.by_repository(sessions, since)
+    sessions, _since = report([team.pk])
+    rows = analytics.by_repository(sessions)
     assert [(r["repository"], r["branch"], r["sessions"], r["cost_usd"], r["traces"])
             for r in rows] == [("/src/app", "main", 2, Decimal("2.00"), 4),
                                ("/src/app", "fix", 1, Decimal("2"), 2)]
@@ -219,8 +219,8 @@ def test_the_window_edge(team):
 
 def test_other_teams_are_not_counted(ingested, other_team):
     factories.SessionFactory(agent=factories.AgentFactory(team=other_team), project_path="/x")
-    sessions, since = report([ingested.pk])
-    assert "/x" not in [r["repository"] for r in analytics.by_repository(sessions, since)]
+    sessions, _since = report([ingested.pk])
+    assert "/x" not in [r["repository"] for r in analytics.by_repository(sessions)]
     assert ToolCall.objects.filter(session__team=other_team).count() == 0
 
 

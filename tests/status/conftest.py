@@ -30,6 +30,13 @@ def eager_celery():
     app.conf.task_always_eager = before
 
 
+@pytest.fixture(autouse=True)
+def budget_check_every_batch(settings):
+    """The budget tests follow spend batch by batch: no debounce window between the checks
+    (tests/status/test_budget_debounce.py tests the window)."""
+    settings.VOIGHT_BUDGET_CHECK_SECONDS = 0
+
+
 @pytest.fixture
 def clock():
     """Time stands still at NOW; `clock.shift(timedelta)` moves it."""

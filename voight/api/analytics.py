@@ -83,13 +83,13 @@ class AnalyticsViewSet(MeViewSet):
 
     @action(detail=False)
     def developers(self, request):
-        sessions, since = self._sessions()
-        return self._answer("developers", analytics.by_developer(sessions, since))
+        sessions, _since = self._sessions()
+        return self._answer("developers", analytics.by_developer(sessions))
 
     @action(detail=False)
     def repositories(self, request):
-        sessions, since = self._sessions()
-        return self._answer("repositories", analytics.by_repository(sessions, since))
+        sessions, _since = self._sessions()
+        return self._answer("repositories", analytics.by_repository(sessions))
 
     @extend_schema(parameters=[TZ])
     @action(detail=False)
@@ -112,5 +112,5 @@ class AnalyticsViewSet(MeViewSet):
 
     @action(detail=False)
     def skills(self, request):
-        sessions, since = self._sessions()
-        return self._answer("skills", analytics.by_skill(sessions, since))
+        sessions, _since = self._sessions()
+        return self._answer("skills", analytics.by_skill(sessions))

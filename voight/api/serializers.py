@@ -61,7 +61,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "distinct_tool_count", "error_count", "unacknowledged_error_count",
             "files_touched_count", "input_tokens", "output_tokens", "cache_read_tokens",
             "cache_write_tokens", "cost_usd", "model", "goal", "metrics", "parent_session_id",
-            "experiment_id", "variant", "project_path", "git_branch", "git_sha",
+            "experiment_id", "variant", "project_path", "git_branch", "git_sha", "developer",
         ]
         read_only_fields = fields
 

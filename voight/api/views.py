@@ -215,6 +215,7 @@ SESSION_CSV = CsvSpec(
         Column("parent_session_id", "parent_id"), Column("experiment_id", "experiment_id"),
         Column("variant", "variant"), Column("project_path", "project_path"),
         Column("git_branch", "git_branch"), Column("git_sha", "git_sha"),
+        Column("developer", "developer"),
     ),
 )
 

@@ -9,7 +9,7 @@ status_reason, started_at, ended_at, end_reason, last_event_at, duration_s, even
 trace_count, tool_call_count, distinct_tools (`;`-joined), distinct_tool_count, error_count,
 unacknowledged_error_count, files_touched_count, input_tokens, output_tokens,
 cache_read_tokens, cache_write_tokens, cost_usd, model, goal, metrics (JSON),
-parent_session_id, experiment_id, variant, project_path, git_branch, git_sha.
+parent_session_id, experiment_id, variant, project_path, git_branch, git_sha, developer.
 
 Traces — id (the trace id), session_id (ours), agent, agent_label, prompt, prompt_source,
 kind, status, started_at, ended_at, duration_ms, tool_count, error_count, files_touched
@@ -67,6 +67,7 @@ SESSIONS_CSV = CsvSpec(
         Column("project_path", "project_path"),
         Column("git_branch", "git_branch"),
         Column("git_sha", "git_sha"),
+        Column("developer", "developer"),
     ),
     annotations=lambda: {"csv_duration": duration_expression()},
 )
