@@ -163,7 +163,7 @@ def seed(count: int, now: datetime) -> dict[str, int]:
         "distinct_tool_count": 0, "error_count": 0, "unacknowledged_error_count": 0,
         "files_touched_count": 0, "input_tokens": 0, "output_tokens": 0,
         "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": Decimal("0.42"),
-        "otel_metrics": "{}", "lifecycle": "[]", "status_due_at": None,
+        "otel_metrics": "{}", "lifecycle": "[]", "status_due_at": None, "developer": "",
     }
     rng = random.Random(42)
     kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
