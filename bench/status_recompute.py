@@ -26,6 +26,8 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bench import common
+
 # Several people may run this at once on one server: `VOIGHT_BENCH_STATUS_DB` names the scratch
 # database, otherwise the process id makes it this run's own.
 SCRATCH = os.environ.get("VOIGHT_BENCH_STATUS_DB") or f"voight_bench_status_{os.getpid()}"
@@ -197,11 +199,11 @@ def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
 
     with transaction.atomic():
         updated_before = _hot_updates()
-        backend, client = _backend_cpu(), time.process_time()
+        backend, client = common.backend_cpu(), time.process_time()
         started = time.perf_counter()
         changed = statuses_tick(now, sweep=False)
         seconds = time.perf_counter() - started
-        cpu = (_since(backend, _backend_cpu()), time.process_time() - client)
+        cpu = (_since(backend, common.backend_cpu()), time.process_time() - client)
         updated_after = _hot_updates()
         written = list(
             Session.objects.filter(updated_at=now)
@@ -211,26 +213,6 @@ def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
         hot = (updated_after[0] - updated_before[0], updated_after[1] - updated_before[1])
         transaction.set_rollback(True)
     return seconds, changed, written, hot, cpu
-
-
-def _backend_cpu() -> float | None:
-    """CPU seconds this connection's PostgreSQL backend has used (user + system), read from
-    /proc when the server runs on this machine; None elsewhere.
-
-    On a shared machine the wall clock of a statement is mostly waiting for a core (load 9
-    on 2 cores made a 0.25 s tick take 0.9 s); the backend's own CPU time is what the
-    statement costs, whatever else runs.
-    """
-    from django.db import connection
-
-    connection.ensure_connection()
-    pid = connection.connection.info.backend_pid
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _since(before: float | None, after: float | None) -> float | None:
@@ -250,11 +232,11 @@ def _phases(now: datetime) -> dict[str, tuple[float, float | None]]:
         with transaction.atomic():
             without_jit()
             sql, params = build().query.sql_with_params()
-            backend, started = _backend_cpu(), time.perf_counter()
+            backend, started = common.backend_cpu(), time.perf_counter()
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
                 cursor.fetchall()
-            result = time.perf_counter() - started, _since(backend, _backend_cpu())
+            result = time.perf_counter() - started, _since(backend, common.backend_cpu())
             transaction.set_rollback(True)
         return result
 
@@ -268,42 +250,61 @@ def _phases(now: datetime) -> dict[str, tuple[float, float | None]]:
     }
 
 
-NARROW = "bench_session_state"
+NARROW, WIDE = "bench_session_state", "bench_session_wide"
+# What the session row would keep indexing in that design: all but these two.
+MOVED_INDEXES = ("session_status_due", "session_team_status")
+
+
+def _narrow_tables() -> None:
+    """The narrow status table, and a copy of the session table as it would be beside it:
+    `fillfactor = 90`, without the status and deadline indexes (so a close can be HOT)."""
+    from django.db import connection
+
+    from sessions.models import Session
+
+    table = Session._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {NARROW} WITH (fillfactor = 90) AS SELECT id AS session_id, "
+            "team_id, status, status_reason, status_changed_at, status_due_at AS due_at, "
+            f'updated_at FROM "{table}"')
+        cursor.execute(f"ALTER TABLE {NARROW} ADD PRIMARY KEY (session_id)")
+        cursor.execute(f"CREATE INDEX ON {NARROW} (team_id, status)")
+        cursor.execute(f"CREATE INDEX ON {NARROW} (due_at) WHERE due_at IS NOT NULL")
+        cursor.execute(f'CREATE TABLE {WIDE} (LIKE "{table}" INCLUDING DEFAULTS) '
+                       "WITH (fillfactor = 90)")
+        cursor.execute(f'INSERT INTO {WIDE} SELECT * FROM "{table}"')
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+                       [table])
+        for name, definition in cursor.fetchall():
+            if name not in MOVED_INDEXES:
+                cursor.execute(definition.replace(f" {name} ON ", f" {WIDE}_{name} ON ", 1)
+                               .replace(f".{table} ", f".{WIDE} ", 1))
+        cursor.execute(f"VACUUM ANALYZE {NARROW}, {WIDE}")
 
 
 def _narrow_floor(written: list[tuple]) -> tuple[float, float | None, int]:
     """What the same writes cost in a narrow status table (issue 15 item 4's option): the
     tick's rows in `(session_id, team_id, status, reason, changed_at, due_at, updated_at)`
     with only the `(team, status)` and partial deadline indexes, plus the end (`ended_at`,
-    `end_reason`) of the rows the tick closes, which would stay on the session row. Same
-    rows, same values, rolled back; (wall s, backend CPU s, HOT updates of the session rows).
+    `end_reason`) of the rows the tick closes, which would stay on the session row (the copy
+    of `_narrow_tables`). Same rows, same values, rolled back; (wall s, backend CPU s, HOT
+    updates of the closed session rows).
     """
     from django.db import connection, transaction
 
-    from sessions.models import Session
-
-    table = f'"{Session._meta.db_table}"'
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT to_regclass('{NARROW}') IS NOT NULL")
         if not cursor.fetchone()[0]:
-            cursor.execute(
-                f"CREATE TABLE {NARROW} WITH (fillfactor = 90) AS SELECT id AS session_id, "
-                "team_id, status, status_reason, status_changed_at, status_due_at AS due_at, "
-                f"updated_at FROM {table}")
-            cursor.execute(f"ALTER TABLE {NARROW} ADD PRIMARY KEY (session_id)")
-            cursor.execute(f"CREATE INDEX ON {NARROW} (team_id, status)")
-            cursor.execute(f"CREATE INDEX ON {NARROW} (due_at) WHERE due_at IS NOT NULL")
-        cursor.execute(f"VACUUM ANALYZE {NARROW}")
+            _narrow_tables()
+        cursor.execute(f"VACUUM {NARROW}, {WIDE}")
     ids, statuses, reasons, ends, end_reasons, dues = (
         list(column) for column in zip(*written, strict=True))
     closed = [(pk, end, reason) for pk, end, reason in zip(ids, ends, end_reasons, strict=True)
               if end is not None]
     with transaction.atomic(), connection.cursor() as cursor:
-        # In that design the session row keeps neither the status nor the deadline, so
-        # neither index (rolled back with the rest): a close may then be a HOT update.
-        cursor.execute("DROP INDEX session_status_due, session_team_status")
-        before = _hot_updates()
-        backend, started = _backend_cpu(), time.perf_counter()
+        before = _hot_updates(WIDE)
+        backend, started = common.backend_cpu(), time.perf_counter()
         cursor.execute(
             f"UPDATE {NARROW} AS n SET status = v.status, status_reason = v.reason, "
             "due_at = v.due, status_changed_at = now(), updated_at = now() FROM unnest("
@@ -312,18 +313,18 @@ def _narrow_floor(written: list[tuple]) -> tuple[float, float | None, int]:
             [ids, statuses, reasons, dues, ids])
         if closed:
             cursor.execute(
-                f"UPDATE {table} AS s SET ended_at = v.ended_at, end_reason = v.reason FROM "
+                f"UPDATE {WIDE} AS s SET ended_at = v.ended_at, end_reason = v.reason FROM "
                 "unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS v(id, ended_at, reason) "
                 "WHERE s.id = v.id AND s.id = ANY(%s::uuid[])",
                 [[c[0] for c in closed], [c[1] for c in closed], [c[2] for c in closed],
                  [c[0] for c in closed]])
-        result = time.perf_counter() - started, _since(backend, _backend_cpu())
-        after = _hot_updates()
+        result = time.perf_counter() - started, _since(backend, common.backend_cpu())
+        after = _hot_updates(WIDE)
         transaction.set_rollback(True)
     return (*result, after[1] - before[1])
 
 
-def _hot_updates() -> tuple[int, int]:
+def _hot_updates(table: str | None = None) -> tuple[int, int]:
     """(rows updated, of which heap-only) on the session table, as this backend counts them.
 
     Read before and after: the counts also hold earlier transactions' (a rolled-back bare
@@ -339,7 +340,7 @@ def _hot_updates() -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = %s::regclass",
-            [Session._meta.db_table],
+            [table or Session._meta.db_table],
         )
         row = cursor.fetchone()
     return (row[0], row[1]) if row else (0, 0)
@@ -362,10 +363,10 @@ def _bare_update(now: datetime, written: list[tuple]) -> float:
         "AS v(id, status, reason, ended_at, end_reason, due) WHERE s.id = v.id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        backend, started = _backend_cpu(), time.perf_counter()
+        backend, started = common.backend_cpu(), time.perf_counter()
         cursor.execute(sql, [now, now, ids, statuses, reasons, ends, end_reasons, dues])
         seconds = time.perf_counter() - started
-        cpu = _since(backend, _backend_cpu())
+        cpu = _since(backend, common.backend_cpu())
         assert cursor.rowcount == len(written)
         transaction.set_rollback(True)
     return seconds, cpu
@@ -499,8 +500,6 @@ def measure(count: int, repeats: int) -> dict:
 
 def run(quick: bool = False) -> dict:
     """The benchmark, for `python -m bench` (Django already set up) or `__main__`."""
-    from bench import common
-
     count = QUICK_SESSIONS if quick else SESSIONS
     with ScratchDatabase():
         result = measure(count, QUICK_REPEATS if quick else REPEATS)
