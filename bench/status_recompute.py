@@ -219,19 +219,49 @@ def _since(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-def _phases(now: datetime) -> dict[str, tuple[float, float | None]]:
-    """Where a tick's time goes, each phase alone in a rolled-back transaction: the due rows
-    read through the deadline index (ids only), the same rows with the rule's verdicts (no
-    lock), and with their locks (`FOR UPDATE SKIP LOCKED`, what the tick's CTE does). The
-    tick minus the last is its UPDATE: heap, index entries and WAL. (wall s, backend CPU s)"""
+def _orm_tick_once(now: datetime, statement: tuple[str, list]) -> tuple[float, float | None, int]:
+    """The tick as main sent it before the layered rule: the ORM-compiled statement (compiled
+    once, as main cached it), run the way `statuses_tick` runs its own, rolled back. The
+    paired "before" of every repetition; (wall s, backend CPU s, rows written)."""
     from django.db import connection, transaction
 
-    from sessions.status import _COLUMNS, _decided, due_sessions, without_jit
+    from sessions.status import without_jit
+
+    with transaction.atomic():
+        backend, started = common.backend_cpu(), time.perf_counter()
+        with transaction.atomic(savepoint=False):
+            without_jit()
+            with connection.cursor() as cursor:
+                cursor.execute(*statement)
+                rows = len(cursor.fetchall())
+        result = time.perf_counter() - started, _since(backend, common.backend_cpu()), rows
+        transaction.set_rollback(True)
+    return result
+
+
+def _orm_statement(now: datetime) -> tuple[str, list]:
+    from django.db import transaction
+
+    from sessions.status import _statement, due_sessions
+
+    with transaction.atomic():  # compiling a `FOR UPDATE` needs one
+        return _statement(due_sessions(now), now, beat=True)
+
+
+def _phases(now: datetime) -> dict[str, tuple[float, float | None]]:
+    """Where a tick's time goes before its UPDATE, each phase alone in a rolled-back
+    transaction: the due rows read through the deadline index (ids only); the verdicts with
+    their locks (`FOR UPDATE SKIP LOCKED`) as the layered rule computes them (the tick's
+    CTE); and as the ORM rule did. The tick minus the second is its UPDATE: heap, index
+    entries and WAL. (wall s, backend CPU s)"""
+    from django.db import connection, transaction
+
+    from sessions.status import _COLUMNS, _decided, _layered_verdicts, due_sessions, without_jit
 
     def timed(build) -> tuple[float, float | None]:
         with transaction.atomic():
             without_jit()
-            sql, params = build().query.sql_with_params()
+            sql, params = build()
             backend, started = common.backend_cpu(), time.perf_counter()
             with connection.cursor() as cursor:
                 cursor.execute(sql, params)
@@ -240,13 +270,14 @@ def _phases(now: datetime) -> dict[str, tuple[float, float | None]]:
             transaction.set_rollback(True)
         return result
 
-    verdicts = lambda: _decided(due_sessions(now), now, True).order_by("pk")  # noqa: E731
-    columns = lambda queryset: queryset.values(*_COLUMNS)  # noqa: E731
     return {
-        "due read": timed(lambda: due_sessions(now).values_list("pk")),
-        "due read + rule": timed(lambda: columns(verdicts())),
-        "due read + rule + locks": timed(lambda: columns(
-            verdicts().select_for_update(skip_locked=True, of=("self",)))),
+        "due read": timed(lambda: due_sessions(now).values_list("pk").query.sql_with_params()),
+        "verdicts + locks, layered": timed(lambda: _layered_verdicts(
+            "s.ended_at IS NULL AND s.status_due_at <= %s", [now], now, beat=True)),
+        "verdicts + locks, ORM rule": timed(lambda: _decided(due_sessions(now), now, True)
+                                            .select_for_update(skip_locked=True, of=("self",))
+                                            .order_by("pk").values(*_COLUMNS)
+                                            .query.sql_with_params()),
     }
 
 
@@ -431,6 +462,8 @@ def measure(count: int, repeats: int) -> dict:
     # Django's first compile of the rule, which no beat tick after it does.
     _tick_once(now)
     ticks, bares, tick_cpu, client_cpu, bare_cpu, narrow, narrow_cpu = [], [], [], [], [], [], []
+    orm_ticks, orm_cpu = [], []
+    orm_statement = _orm_statement(now)
     phases: dict[str, list] = {}
     load = os.getloadavg()[0]
     for _ in range(repeats):
@@ -439,6 +472,11 @@ def measure(count: int, repeats: int) -> dict:
         ticks.append(seconds)
         tick_cpu.append(backend)
         client_cpu.append(client)
+        _vacuum()
+        seconds, backend, orm_rows = _orm_tick_once(now, orm_statement)
+        assert orm_rows == len(written), (orm_rows, len(written))
+        orm_ticks.append(seconds)
+        orm_cpu.append(backend)
         _vacuum()
         seconds, backend = _bare_update(now, written)
         bares.append(seconds)
@@ -471,6 +509,9 @@ def measure(count: int, repeats: int) -> dict:
         None if None in values else round(1000 * statistics.mean(values), 1))
     return {
         "load": round(load, 1),
+        "orm_tick_s": round(statistics.median(orm_ticks), 4),
+        "orm_tick_backend_cpu_ms": mean_ms(orm_cpu),
+        "orm_statement_chars": len(orm_statement[0]),
         "tick_backend_cpu_ms": mean_ms(tick_cpu), "tick_client_cpu_ms": mean_ms(client_cpu),
         "bare_backend_cpu_ms": mean_ms(bare_cpu),
         "phases": {name: {"wall_ms": round(1000 * statistics.median(w for w, _ in values), 1),
@@ -517,6 +558,10 @@ def run(quick: bool = False) -> dict:
                       target=f"≤ {QUIET_TARGET_S * 1000:g} ms", ok=result["quiet_ok"],
                       higher_is_better=False),
     ]
+    figures.append(common.figure(
+        "  the same tick with the ORM-compiled rule (before), median", result["orm_tick_s"],
+        "s", reference=result["tick_s"], reference_name="layered tick, s",
+        higher_is_better=False))
     if result["tick_backend_cpu_ms"] is not None:
         # The load-independent view of the same tick (see `_backend_cpu`); no target.
         figures += [
@@ -525,6 +570,10 @@ def run(quick: bool = False) -> dict:
                           reference=result["bare_backend_cpu_ms"],
                           reference_name="bare UPDATE of the same rows, ms",
                           higher_is_better=False),
+            common.figure("  the same tick with the ORM-compiled rule, backend CPU, mean",
+                          result["orm_tick_backend_cpu_ms"], "ms",
+                          reference=result["tick_backend_cpu_ms"],
+                          reference_name="layered tick, ms", higher_is_better=False),
             common.figure("  the same writes to a narrow status table, backend CPU, mean",
                           result["narrow_backend_cpu_ms"], "ms",
                           reference=result["bare_backend_cpu_ms"],
@@ -554,6 +603,9 @@ def main(argv: list[str]) -> int:
           f"(min {result['bare_update_min_s']:.4f})")
     print(f"ratio               {result['ratio']:>10} ×")
     cpu = lambda ms: "n/a" if ms is None else f"{ms:.1f} ms"  # noqa: E731
+    print(f"ORM-rule tick       {result['orm_tick_s']:>10.4f} s  the tick before the layered "
+          f"rule, same rows, alternated (backend CPU {cpu(result['orm_tick_backend_cpu_ms'])}"
+          f", {result['orm_statement_chars']:,} chars of SQL)")
     print(f"backend CPU / tick  {cpu(result['tick_backend_cpu_ms']):>12}  mean (bare UPDATE "
           f"{cpu(result['bare_backend_cpu_ms'])}; the client's own CPU "
           f"{cpu(result['tick_client_cpu_ms'])}); load average {result['load']}")
