@@ -15,6 +15,10 @@ periodic sweep (`lifecycle.statuses_tick`).
 It is SQL: ingest (the sessions a batch touched), acknowledgement, pause and resume, the SDK
 heartbeat and the beat all send the same statement, `UPDATE … FROM (the rule evaluated once
 per row) WHERE the row differs`, so every path decides alike and writes only what changed.
+The rule is written twice, as Django expressions (`_rules`, `_decided`: SQLite, and the paths
+that may touch many rows that do not change) and as PostgreSQL's layered SQL for the hot
+paths (`_LAYERED`: the beat's due rows, an ingest's sessions); tests/status/
+test_layered_rule.py holds the two equal over every combination of the facts.
 """
 
 from __future__ import annotations
