@@ -570,7 +570,7 @@ def run(quick: bool = False) -> dict:
                       higher_is_better=False),
     ]
     paired = result["paired"]
-    figures.append(common.figure(
+    figures.insert(1, common.figure(
         "  its statement with the ORM-compiled rule (before), median",
         paired["orm"]["median_s"], "s", reference=paired["layered"]["median_s"],
         reference_name="layered statement, same harness, s", higher_is_better=False))
