@@ -22,7 +22,6 @@ Standalone: `python -m bench.fold [--quick]` (its own scratch database, dropped 
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import statistics
 import time
@@ -72,34 +71,18 @@ def _batches(seed: int, sessions: int, batch: int, count: int, raw: bool = False
     return [merged[i:i + batch] for i in range(0, need, batch)]
 
 
-def _backend_cpu() -> float | None:
-    """CPU seconds this connection's PostgreSQL backend has used, when it runs on this machine
-    (its /proc entry readable); None otherwise."""
-    from django.db import connection
-
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            pid = cursor.fetchone()[0]
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
-
-
 class _CPU:
     """The CPU a block costs: this process's and its database backend's (the fold shares the
     machine's cores with the web requests, so both count)."""
 
     def __enter__(self):
-        self.backend = _backend_cpu()
+        self.backend = common.backend_cpu()
         self.process = time.process_time()
         return self
 
     def __exit__(self, *exc):
         self.process = time.process_time() - self.process
-        backend = _backend_cpu()
+        backend = common.backend_cpu()
         self.backend = None if backend is None or self.backend is None else backend - self.backend
 
 

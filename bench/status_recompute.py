@@ -26,6 +26,8 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bench import common
+
 # Several people may run this at once on one server: `VOIGHT_BENCH_STATUS_DB` names the scratch
 # database, otherwise the process id makes it this run's own.
 SCRATCH = os.environ.get("VOIGHT_BENCH_STATUS_DB") or f"voight_bench_status_{os.getpid()}"
@@ -163,7 +165,7 @@ def seed(count: int, now: datetime) -> dict[str, int]:
         "distinct_tool_count": 0, "error_count": 0, "unacknowledged_error_count": 0,
         "files_touched_count": 0, "input_tokens": 0, "output_tokens": 0,
         "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": Decimal("0.42"),
-        "otel_metrics": "{}", "lifecycle": "[]", "status_due_at": None,
+        "otel_metrics": "{}", "lifecycle": "[]", "status_due_at": None, "developer": "",
     }
     rng = random.Random(42)
     kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
@@ -197,9 +199,11 @@ def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
 
     with transaction.atomic():
         updated_before = _hot_updates()
+        backend, client = common.backend_cpu(), time.process_time()
         started = time.perf_counter()
         changed = statuses_tick(now, sweep=False)
         seconds = time.perf_counter() - started
+        cpu = (_since(backend, common.backend_cpu()), time.process_time() - client)
         updated_after = _hot_updates()
         written = list(
             Session.objects.filter(updated_at=now)
@@ -208,10 +212,157 @@ def _tick_once(now: datetime) -> tuple[float, list, list[tuple]]:
         )
         hot = (updated_after[0] - updated_before[0], updated_after[1] - updated_before[1])
         transaction.set_rollback(True)
-    return seconds, changed, written, hot
+    return seconds, changed, written, hot, cpu
 
 
-def _hot_updates() -> tuple[int, int]:
+def _since(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def _statement_once(statement: tuple[str, list]) -> tuple[float, float | None, int]:
+    """One tick's statement alone, run the way `statuses_tick` runs it (JIT off, the rule's
+    statement, no beat bookkeeping), rolled back: the layered one and the ORM-compiled one
+    main sent before it (compiled once, as main cached it), alternated in one harness;
+    (wall s, backend CPU s, rows written)."""
+    from django.db import connection, transaction
+
+    from sessions.status import without_jit
+
+    with transaction.atomic():
+        backend, started = common.backend_cpu(), time.perf_counter()
+        with transaction.atomic(savepoint=False):
+            without_jit()
+            with connection.cursor() as cursor:
+                cursor.execute(*statement)
+                rows = len(cursor.fetchall())
+        result = time.perf_counter() - started, _since(backend, common.backend_cpu()), rows
+        transaction.set_rollback(True)
+    return result
+
+
+def _layered(where: str, params: list, now: datetime, beat: bool) -> tuple[str, list]:
+    from sessions.status import _layered
+
+    return _layered(where, params, now, beat)
+
+
+def _orm_statement(now: datetime) -> tuple[str, list]:
+    from django.db import transaction
+
+    from sessions.status import _statement, due_sessions
+
+    with transaction.atomic():  # compiling a `FOR UPDATE` needs one
+        return _statement(due_sessions(now), now, beat=True)
+
+
+def _phases(now: datetime) -> dict[str, tuple[float, float | None]]:
+    """Where a tick's time goes before its UPDATE, each phase alone in a rolled-back
+    transaction: the due rows read through the deadline index (ids only); the verdicts with
+    their locks (`FOR UPDATE SKIP LOCKED`) as the layered rule computes them (the tick's
+    CTE); and as the ORM rule did. The tick minus the second is its UPDATE: heap, index
+    entries and WAL. (wall s, backend CPU s)"""
+    from django.db import connection, transaction
+
+    from sessions.status import _COLUMNS, _decided, _layered_verdicts, due_sessions, without_jit
+
+    def timed(build) -> tuple[float, float | None]:
+        with transaction.atomic():
+            without_jit()
+            sql, params = build()
+            backend, started = common.backend_cpu(), time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                cursor.fetchall()
+            result = time.perf_counter() - started, _since(backend, common.backend_cpu())
+            transaction.set_rollback(True)
+        return result
+
+    return {
+        "due read": timed(lambda: due_sessions(now).values_list("pk").query.sql_with_params()),
+        "verdicts + locks, layered": timed(lambda: _layered_verdicts(
+            "s.ended_at IS NULL AND s.status_due_at <= %s", [now], now, beat=True)),
+        "verdicts + locks, ORM rule": timed(lambda: _decided(due_sessions(now), now, True)
+                                            .select_for_update(skip_locked=True, of=("self",))
+                                            .order_by("pk").values(*_COLUMNS)
+                                            .query.sql_with_params()),
+    }
+
+
+NARROW, WIDE = "bench_session_state", "bench_session_wide"
+# What the session row would keep indexing in that design: all but these two.
+MOVED_INDEXES = ("session_status_due", "session_team_status")
+
+
+def _narrow_tables() -> None:
+    """The narrow status table, and a copy of the session table as it would be beside it:
+    `fillfactor = 90`, without the status and deadline indexes (so a close can be HOT)."""
+    from django.db import connection
+
+    from sessions.models import Session
+
+    table = Session._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {NARROW} WITH (fillfactor = 90) AS SELECT id AS session_id, "
+            "team_id, status, status_reason, status_changed_at, status_due_at AS due_at, "
+            f'updated_at FROM "{table}"')
+        cursor.execute(f"ALTER TABLE {NARROW} ADD PRIMARY KEY (session_id)")
+        cursor.execute(f"CREATE INDEX ON {NARROW} (team_id, status)")
+        cursor.execute(f"CREATE INDEX ON {NARROW} (due_at) WHERE due_at IS NOT NULL")
+        cursor.execute(f'CREATE TABLE {WIDE} (LIKE "{table}" INCLUDING DEFAULTS) '
+                       "WITH (fillfactor = 90)")
+        cursor.execute(f'INSERT INTO {WIDE} SELECT * FROM "{table}"')
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+                       [table])
+        for name, definition in cursor.fetchall():
+            if name not in MOVED_INDEXES:
+                cursor.execute(definition.replace(f" {name} ON ", f" {WIDE}_{name} ON ", 1)
+                               .replace(f".{table} ", f".{WIDE} ", 1))
+        cursor.execute(f"VACUUM ANALYZE {NARROW}, {WIDE}")
+
+
+def _narrow_floor(written: list[tuple]) -> tuple[float, float | None, int]:
+    """What the same writes cost in a narrow status table (issue 15 item 4's option): the
+    tick's rows in `(session_id, team_id, status, reason, changed_at, due_at, updated_at)`
+    with only the `(team, status)` and partial deadline indexes, plus the end (`ended_at`,
+    `end_reason`) of the rows the tick closes, which would stay on the session row (the copy
+    of `_narrow_tables`). Same rows, same values, rolled back; (wall s, backend CPU s, HOT
+    updates of the closed session rows).
+    """
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT to_regclass('{NARROW}') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            _narrow_tables()
+        cursor.execute(f"VACUUM {NARROW}, {WIDE}")
+    ids, statuses, reasons, ends, end_reasons, dues = (
+        list(column) for column in zip(*written, strict=True))
+    closed = [(pk, end, reason) for pk, end, reason in zip(ids, ends, end_reasons, strict=True)
+              if end is not None]
+    with transaction.atomic(), connection.cursor() as cursor:
+        before = _hot_updates(WIDE)
+        backend, started = common.backend_cpu(), time.perf_counter()
+        cursor.execute(
+            f"UPDATE {NARROW} AS n SET status = v.status, status_reason = v.reason, "
+            "due_at = v.due, status_changed_at = now(), updated_at = now() FROM unnest("
+            "%s::uuid[], %s::text[], %s::text[], %s::timestamptz[]) AS v(id, status, reason, due) "
+            "WHERE n.session_id = v.id AND n.session_id = ANY(%s::uuid[])",
+            [ids, statuses, reasons, dues, ids])
+        if closed:
+            cursor.execute(
+                f"UPDATE {WIDE} AS s SET ended_at = v.ended_at, end_reason = v.reason FROM "
+                "unnest(%s::uuid[], %s::timestamptz[], %s::text[]) AS v(id, ended_at, reason) "
+                "WHERE s.id = v.id AND s.id = ANY(%s::uuid[])",
+                [[c[0] for c in closed], [c[1] for c in closed], [c[2] for c in closed],
+                 [c[0] for c in closed]])
+        result = time.perf_counter() - started, _since(backend, common.backend_cpu())
+        after = _hot_updates(WIDE)
+        transaction.set_rollback(True)
+    return (*result, after[1] - before[1])
+
+
+def _hot_updates(table: str | None = None) -> tuple[int, int]:
     """(rows updated, of which heap-only) on the session table, as this backend counts them.
 
     Read before and after: the counts also hold earlier transactions' (a rolled-back bare
@@ -227,7 +378,7 @@ def _hot_updates() -> tuple[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relid = %s::regclass",
-            [Session._meta.db_table],
+            [table or Session._meta.db_table],
         )
         row = cursor.fetchone()
     return (row[0], row[1]) if row else (0, 0)
@@ -250,12 +401,13 @@ def _bare_update(now: datetime, written: list[tuple]) -> float:
         "AS v(id, status, reason, ended_at, end_reason, due) WHERE s.id = v.id"
     )
     with transaction.atomic(), connection.cursor() as cursor:
-        started = time.perf_counter()
+        backend, started = common.backend_cpu(), time.perf_counter()
         cursor.execute(sql, [now, now, ids, statuses, reasons, ends, end_reasons, dues])
         seconds = time.perf_counter() - started
+        cpu = _since(backend, common.backend_cpu())
         assert cursor.rowcount == len(written)
         transaction.set_rollback(True)
-    return seconds
+    return seconds, cpu
 
 
 def _vacuum() -> None:
@@ -316,13 +468,37 @@ def measure(count: int, repeats: int) -> dict:
     # One untimed round first: the first tick of a process pays for imports and for
     # Django's first compile of the rule, which no beat tick after it does.
     _tick_once(now)
-    ticks, bares = [], []
+    ticks, bares, tick_cpu, client_cpu, bare_cpu, narrow, narrow_cpu = [], [], [], [], [], [], []
+    paired: dict[str, tuple[list, list]] = {"layered": ([], []), "orm": ([], [])}
+    statements = {"layered": _layered(
+        "s.ended_at IS NULL AND s.status_due_at <= %s", [now], now, beat=True),
+        "orm": _orm_statement(now)}
+    phases: dict[str, list] = {}
+    load = os.getloadavg()[0]
     for _ in range(repeats):
         _vacuum()
-        seconds, changed, written, hot = _tick_once(now)
+        seconds, changed, written, hot, (backend, client) = _tick_once(now)
         ticks.append(seconds)
+        tick_cpu.append(backend)
+        client_cpu.append(client)
+        # Alternate which goes first, so neither always meets the other's leftovers.
+        for name in sorted(statements, reverse=len(ticks) % 2 == 0):
+            _vacuum()
+            seconds, backend, rows = _statement_once(statements[name])
+            assert rows == len(written), (name, rows, len(written))
+            paired[name][0].append(seconds)
+            paired[name][1].append(backend)
         _vacuum()
-        bares.append(_bare_update(now, written))
+        seconds, backend = _bare_update(now, written)
+        bares.append(seconds)
+        bare_cpu.append(backend)
+        for name, value in _phases(now).items():
+            phases.setdefault(name, []).append(value)
+        _vacuum()
+        seconds, backend, narrow_hot = _narrow_floor(written)
+        narrow.append(seconds)
+        narrow_cpu.append(backend)
+    load = max(load, os.getloadavg()[0])
     queries = _queries_per_tick(now)
     _vacuum()
     # The real thing once, committed (with its after-commit broadcast), then ticks with
@@ -340,7 +516,20 @@ def measure(count: int, repeats: int) -> dict:
     due = sum(n for kind, n in counts.items() if kind in DUE)
     tick, bare = statistics.median(ticks), statistics.median(bares)
     quiet_s, quiet_bare_s = statistics.median(quiet), statistics.median(quiet_bare)
+    mean_ms = lambda values: (  # noqa: E731
+        None if None in values else round(1000 * statistics.mean(values), 1))
     return {
+        "load": round(load, 1),
+        "paired": {name: {"median_s": round(statistics.median(walls), 4),
+                          "backend_cpu_ms": mean_ms(cpus), "chars": len(statements[name][0])}
+                   for name, (walls, cpus) in paired.items()},
+        "tick_backend_cpu_ms": mean_ms(tick_cpu), "tick_client_cpu_ms": mean_ms(client_cpu),
+        "bare_backend_cpu_ms": mean_ms(bare_cpu),
+        "phases": {name: {"wall_ms": round(1000 * statistics.median(w for w, _ in values), 1),
+                          "backend_cpu_ms": mean_ms([c for _, c in values])}
+                   for name, values in phases.items()},
+        "narrow_s": round(statistics.median(narrow), 4), "narrow_backend_cpu_ms": mean_ms(narrow_cpu),
+        "narrow_closes_hot": narrow_hot,
         "sessions": count, "due": due, "due_share": round(due / count, 4),
         "status_changes": len(changed), "rows_written": len(written),
         "status_changes_committed": len(committed), "queries_per_tick": queries,
@@ -363,13 +552,11 @@ def measure(count: int, repeats: int) -> dict:
 
 def run(quick: bool = False) -> dict:
     """The benchmark, for `python -m bench` (Django already set up) or `__main__`."""
-    from bench import common
-
     count = QUICK_SESSIONS if quick else SESSIONS
     with ScratchDatabase():
         result = measure(count, QUICK_REPEATS if quick else REPEATS)
     label = f"{count // 1000}k sessions, {result['due_share']:.0%} due"
-    return {"figures": [
+    figures = [
         common.figure(f"status tick ({label}), median", result["tick_s"], "s",
                       reference=result["bare_update_s"],
                       reference_name="bare UPDATE of the same rows, s",
@@ -381,7 +568,32 @@ def run(quick: bool = False) -> dict:
                       reference_name="bare locking read of the due rows, ms",
                       target=f"≤ {QUIET_TARGET_S * 1000:g} ms", ok=result["quiet_ok"],
                       higher_is_better=False),
-    ], "details": result}
+    ]
+    paired = result["paired"]
+    figures.insert(1, common.figure(
+        "  its statement with the ORM-compiled rule (before), median",
+        paired["orm"]["median_s"], "s", reference=paired["layered"]["median_s"],
+        reference_name="layered statement, same harness, s", higher_is_better=False))
+    if result["tick_backend_cpu_ms"] is not None:
+        # The load-independent view of the same tick (see `_backend_cpu`); no target.
+        figures += [
+            common.figure(f"status tick ({label}), backend CPU, mean",
+                          result["tick_backend_cpu_ms"], "ms",
+                          reference=result["bare_backend_cpu_ms"],
+                          reference_name="bare UPDATE of the same rows, ms",
+                          higher_is_better=False),
+            common.figure("  its statement with the ORM-compiled rule, backend CPU, mean",
+                          paired["orm"]["backend_cpu_ms"], "ms",
+                          reference=paired["layered"]["backend_cpu_ms"],
+                          reference_name="layered statement, same harness, ms",
+                          higher_is_better=False),
+            common.figure("  the same writes to a narrow status table, backend CPU, mean",
+                          result["narrow_backend_cpu_ms"], "ms",
+                          reference=result["bare_backend_cpu_ms"],
+                          reference_name="bare UPDATE of the session rows, ms",
+                          higher_is_better=False),
+        ]
+    return {"figures": figures, "details": result}
 
 
 def main(argv: list[str]) -> int:
@@ -403,6 +615,21 @@ def main(argv: list[str]) -> int:
     print(f"bare UPDATE         {result['bare_update_s']:>10.4f} s  same rows, same values "
           f"(min {result['bare_update_min_s']:.4f})")
     print(f"ratio               {result['ratio']:>10} ×")
+    cpu = lambda ms: "n/a" if ms is None else f"{ms:.1f} ms"  # noqa: E731
+    for name, label in (("layered", "layered statement"), ("orm", "ORM-rule statement")):
+        row = result["paired"][name]
+        print(f"{label:<19} {row['median_s']:>10.4f} s  alone, alternated (backend CPU "
+              f"{cpu(row['backend_cpu_ms'])}, {row['chars']:,} chars of SQL)")
+    print(f"backend CPU / tick  {cpu(result['tick_backend_cpu_ms']):>12}  mean (bare UPDATE "
+          f"{cpu(result['bare_backend_cpu_ms'])}; the client's own CPU "
+          f"{cpu(result['tick_client_cpu_ms'])}); load average {result['load']}")
+    for name, phase in result["phases"].items():
+        print(f"  {name:<24} {phase['wall_ms']:>8.1f} ms wall  {cpu(phase['backend_cpu_ms'])} "
+              "backend CPU")
+    print(f"narrow table floor  {result['narrow_s']:>10.4f} s  the same rows written to a "
+          f"narrow status table, closes on the session row "
+          f"(backend CPU {cpu(result['narrow_backend_cpu_ms'])}; "
+          f"{result['narrow_closes_hot']:,} HOT closes)")
     print(f"committed tick      {result['committed_tick_s']:>10.4f} s  (with broadcast)")
     print(f"target              {TARGET_S:>10} s  {'ok' if result['ok'] else 'MISSED'}")
     print(f"quiet tick          {result['quiet_tick_s']:>10.4f} s  nothing due, median of "

@@ -15,7 +15,7 @@ from ingest.adapters import canonical
 from ingest.pipeline import IngestContext, events_ingest
 from sessions.lifecycle import statuses_tick
 from sessions.models import Agent, Session
-from sessions.status import sessions_recompute_status
+from sessions.status import sessions_recompute_status, sessions_refresh_status
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -109,6 +109,47 @@ def test_a_recompute_that_waited_for_an_events_lock_rechecks_and_lets_the_event_
     quiet_session.refresh_from_db()
     assert quiet_session.status == S.ACTIVE
     assert quiet_session.event_count == 2
+
+
+def change_bypassing_the_rule(pk, ready: threading.Event, release: threading.Event):
+    """Record an unacknowledged error without applying the rule, and hold the row."""
+    with transaction.atomic():
+        Session.objects.filter(pk=pk).update(unacknowledged_error_count=1, error_count=1)
+        ready.set()
+        assert release.wait(TIMEOUT)
+    return "committed"
+
+
+@pytest.mark.parametrize("path", ["recompute", "refresh by id"])
+def test_a_recompute_that_waited_writes_the_version_it_rechecked(team, quiet_session, path):
+    """The rule's UPDATE reaches the locked rows by their physical address: after waiting
+    for another writer, that is the new version's, which must still be the one written."""
+    ready, release, pids = threading.Event(), threading.Event(), queue.Queue()
+    writer, written = in_thread(change_bypassing_the_rule, quiet_session.pk, ready, release)
+    assert ready.wait(TIMEOUT)
+
+    def recompute():
+        pids.put(backend_pid())
+        if path == "recompute":
+            return sessions_recompute_status(Session.objects.filter(pk=quiet_session.pk))
+        with transaction.atomic():
+            return [w.id for w in sessions_refresh_status([quiet_session.pk], timezone.now())
+                    if w.moved]
+
+    reader, recomputed = in_thread(recompute)
+    pid = pids.get(timeout=TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while not waits_for_a_lock(pid):
+        assert time.monotonic() < deadline, "the recompute never waited for the row"
+        time.sleep(0.02)
+    release.set()
+    assert outcome(written) == "committed"
+    assert outcome(recomputed) == [quiet_session.pk]
+    writer.join(TIMEOUT)
+    reader.join(TIMEOUT)
+    quiet_session.refresh_from_db()
+    assert (quiet_session.status, quiet_session.status_reason) == (
+        S.ERRORED, "1 unacknowledged error")
 
 
 def test_the_beat_passes_over_a_session_being_ingested(team, quiet_session):
