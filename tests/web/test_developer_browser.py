@@ -12,7 +12,7 @@ from tests.web.test_browser import login, page, shot  # noqa: F401 (page: a fixt
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_developer_shows_on_the_session_pages_and_filters_the_list(page, live_server,
+def test_the_developer_shows_on_the_session_pages_and_filters_the_list(page, live_server,  # noqa: F811
                                                                        member, team):
     agent = factories.AgentFactory(team=team, slug="claude-laptop")
     ana = make_session(agent, minutes_ago=30, developer="ana@example.com", goal="Fix the build")
