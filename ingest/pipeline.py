@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Case, Count, F, Q, Value, When
 from django.utils import timezone
 
-from ingest import capping, keyed_insert, keys, privacy, rollups, sql, stitching
+from ingest import capping, keyed_insert, keys, privacy, rollups, sql, stitching, subagents
 from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
 from ingest.status_refresh import sessions_status_refresh_locked
@@ -401,6 +401,8 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
             pk for pk, s in locked.items() if rollups.WAKEUP_TOOL not in s.distinct_tools
         },
     )
+    # After the usage merge: a node's tokens are those of the usage rows its events report.
+    subagents.subagents_recompute(ctx.team.pk, subagents.touched_nodes(new))
     return new
 
 
