@@ -82,9 +82,25 @@ def flatten(forest: list[Node]) -> list[Node]:
     return out
 
 
-def session_subagents(session: Session) -> list[Subagent]:
-    return list(Subagent.objects.filter(session=session).order_by("started_at", "id"))
 
 
-def trace_subagents(trace: Trace) -> list[Subagent]:
-    return list(Subagent.objects.filter(trace=trace).order_by("started_at", "id"))
+def with_depth(forest: list[Node]) -> list[Subagent]:
+    """The forest depth-first, each row carrying its `depth` (what the API and pages show)."""
+    rows = []
+    for node in flatten(forest):
+        node.subagent.depth = node.depth
+        rows.append(node.subagent)
+    return rows
+
+
+def subagent_tree(session: Session) -> tuple[MainShare, list[Subagent]]:
+    """(the main agent's share, the nodes depth-first): what the session detail shows."""
+    nodes = list(Subagent.objects.filter(session=session).select_related("trace")
+                 .order_by("started_at", "id"))
+    return main_share(session, nodes), with_depth(nest(nodes))
+
+
+def trace_subagent_nodes(trace: Trace) -> list[Subagent]:
+    nodes = list(Subagent.objects.filter(trace=trace).select_related("trace")
+                 .order_by("started_at", "id"))
+    return with_depth(nest(nodes))

@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 
-from django.db.models import Case, F, FloatField, Q, Value, When
+from django.db.models import Case, F, FloatField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
@@ -42,8 +42,9 @@ from sessions.selectors import (
 )
 from sessions.services import agent_pause, agent_resume
 from traces.filters import EventFilter, TraceFilter
-from traces.models import Event, Trace
+from traces.models import Event, Subagent, Trace
 from traces.services import session_acknowledge
+from traces.subagents import subagent_tree, trace_subagent_nodes
 from voight.api import csv_postgres
 from voight.api import serializers as s
 from voight.api.csv import Column, CSVRenderer, CsvSpec, csv_response, stream_queryset
@@ -215,6 +216,7 @@ SESSION_CSV = CsvSpec(
         Column("parent_session_id", "parent_id"), Column("experiment_id", "experiment_id"),
         Column("variant", "variant"), Column("project_path", "project_path"),
         Column("git_branch", "git_branch"), Column("git_sha", "git_sha"),
+        Column("subagent_count", "subagent_count"),
     ),
 )
 
@@ -232,6 +234,17 @@ SESSION_CSV = CsvSpec(
         ),
         parameters=[IF_NONE_MATCH],
         responses={200: s.SessionDetailSerializer, 304: NOT_MODIFIED},
+        tags=["sessions"],
+    ),
+    subagents=extend_schema(
+        summary="The session's subagent tree",
+        description=(
+            "Every subagent, background agent and teammate of the session, nested by "
+            "`parent_agent_id`, with the main agent's share: the main agent and the nodes "
+            "sum to the session's tool calls, errors, tokens and cost."
+        ),
+        parameters=[IF_NONE_MATCH],
+        responses={200: s.SubagentTreeSerializer, 304: NOT_MODIFIED},
         tags=["sessions"],
     ),
     acknowledge=extend_schema(
@@ -285,7 +298,16 @@ class SessionViewSet(CsvListMixin, MeViewSet):
         )
         session.child_list = list(sessions_for(self.team_ids()).filter(parent=session))
         session.signal_list = list(SignalViewSet.queryset.filter(session=session))
+        session.main_share, session.subagent_list = subagent_tree(session)
         data = s.SessionDetailSerializer(session, context=self.get_serializer_context()).data
+        return self.conditional(data, max(session.updated_at, session.status_changed_at))
+
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer])
+    def subagents(self, request, pk=None):
+        session = self.get_object()
+        main, nodes = subagent_tree(session)
+        data = s.SubagentTreeSerializer(
+            {"session_id": session.pk, "main_agent": main, "subagents": nodes}).data
         return self.conditional(data, max(session.updated_at, session.status_changed_at))
 
     @action(detail=True, methods=["post"])
@@ -355,6 +377,7 @@ class TraceViewSet(CsvListMixin, MeViewSet):
         trace.event_list = list(
             EventViewSet.queryset.filter(trace=trace).order_by("ts", "pk")
         )
+        trace.subagent_list = trace_subagent_nodes(trace)
         data = s.TraceDetailSerializer(trace, context=self.get_serializer_context()).data
         stamps = [trace.started_at, trace.ended_at, *(e.received_at for e in trace.event_list)]
         return self.conditional(data, max(t for t in stamps if t is not None))
@@ -371,8 +394,13 @@ EVENT_CSV = CsvSpec(
         Column("trace_id", "trace__trace_id"), Column("tool_name", "tool_name"),
         Column("tool_use_id", "tool_use_id"), Column("outcome", "outcome"),
         Column("duration_ms", "duration_ms"), Column("privacy_level", "privacy_level"),
-        Column("acknowledged_at", "acknowledged_at"),
+        Column("acknowledged_at", "acknowledged_at"), Column("subagent_id", "subagent_id"),
+        Column("subagent_type", "subagent_type"),
     ),
+    # The node's type (not the event's payload, which transcript usage lacks).
+    annotations=lambda: {"subagent_type": Subquery(Subagent.objects.filter(
+        session_id=OuterRef("session_id"), agent_id=OuterRef("subagent_id"),
+    ).values("agent_type")[:1])},
 )
 
 
