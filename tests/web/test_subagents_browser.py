@@ -19,7 +19,8 @@ from traces.models import Subagent
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_session_page_shows_the_tree_and_the_trace_nests_it(page, live_server, member, api):
+def test_the_session_page_shows_the_tree_and_the_trace_nests_it(page, live_server, member,  # noqa: F811
+                                                                api):
     rec = recording("foreground")
     session = deliver(api, rec)
     node = Subagent.objects.get(session=session)
