@@ -200,3 +200,56 @@ def test_set_based_and_python_subagent_rollups_are_equal(api_for, seed, monkeypa
         ])
     assert rows[0] == rows[1] and rows[0]
     assert rows[0][0]["cost_usd"] > Decimal(0)
+
+
+# --- the invariant on simulated fleets -----------------------------------------------------
+
+def own_share(session) -> dict:
+    """The main agent's figures from its own events (subagent_id NULL), computed apart from
+    the nodes: tool keys as the session counts them, failed events, its usage rows."""
+    from django.db.models import Sum
+
+    from traces.models import ToolCall, Usage
+
+    main_events = Event.objects.filter(session=session, subagent_id__isnull=True)
+    keys = set(main_events.filter(type__in=("pre_tool_use", "post_tool_use", "tool_failure"))
+               .exclude(tool_use_id="").values_list("tool_use_id", flat=True))
+    keys |= set(main_events.filter(hook_event_name="otel.tool_result").exclude(tool_use_id="")
+                .values_list("tool_use_id", flat=True))
+    ran = ToolCall.objects.filter(session=session, key__in=keys).exclude(outcome="denied")
+    usage = Usage.objects.filter(session=session, event__subagent_id__isnull=True).aggregate(
+        input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
+        cache_read_tokens=Sum("cache_read_tokens"), cache_write_tokens=Sum("cache_write_tokens"),
+        cost_usd=Sum("cost_usd"))
+    return {"tool_count": ran.count(),
+            "error_count": main_events.filter(outcome="failed").count(),
+            **{k: v or 0 for k, v in usage.items()}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_simulated_sessions_tree_plus_main_equals_the_session_under_any_delivery(api, seed):
+    from ingest.simulator import shuffled, simulate_session
+
+    rng = random.Random(seed)
+    bodies = []
+    for n in range(3):
+        simulated = simulate_session(rng, agent_slug="fleet", prompts=rng.randint(4, 8),
+                                     start=START + timedelta(minutes=9 * n))
+        sent = [d for d in simulated.deliveries if d.kind in ("wrapped", "usage")]
+        bodies += [d.body for d in shuffled(sent, rng)]
+    bodies += rng.sample(bodies, len(bodies) // 4)
+    rng.shuffle(bodies)
+    for at in range(0, len(bodies), 25):
+        assert api.post("/v1/ingest", bodies[at:at + 25]).status_code in (200, 207)
+    checked = 0
+    for session in Session.objects.all():
+        nodes = list(Subagent.objects.filter(session=session))
+        own = own_share(session)
+        for field, session_field in main_share(session, nodes).FIELDS.items():
+            total = sum((getattr(n, field) for n in nodes), own[field])
+            assert total == getattr(session, session_field), (field, session.external_id)
+        assert (session.subagent_count, session.running_subagent_count) == (
+            len(nodes), sum(n.status == "running" for n in nodes))
+        checked += bool(nodes)
+    assert checked, "no simulated session launched a subagent"
