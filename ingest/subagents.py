@@ -105,8 +105,12 @@ WITH t AS (
 ), us AS (
     SELECT t.session_id, t.agent_id, {", ".join(f"sum(u.{f}) AS {f}" for f in TOKENS)},
         sum(u.cost_usd) AS cost
-    FROM t JOIN {_USAGE} u ON u.session_id = t.session_id
-    JOIN {_EVENT} e ON e.id = u.event_id AND e.subagent_id = t.agent_id
+    -- From the node's events (partial index) to the usage row each reported, by the
+    -- row's unique key (`rollups.usage_key`), not from every usage row of the session.
+    FROM t JOIN {_EVENT} e ON e.session_id = t.session_id AND e.subagent_id = t.agent_id
+    JOIN {_USAGE} u ON u.team_id = e.team_id AND u.request_id = CASE
+        WHEN e.request_id <> '' THEN e.request_id ELSE 'event:' || e.uid::text END
+        AND u.event_id = e.id
     GROUP BY t.session_id, t.agent_id
 ), new AS (
     SELECT t.session_id, t.agent_id, ev.n, ev.errors, ev.tools, ev.agent_type, ev.teammate,
