@@ -94,7 +94,8 @@ def with_depth(forest: list[Node]) -> list[Subagent]:
 
 
 def subagent_tree(session: Session) -> tuple[MainShare, list[Subagent]]:
-    """(the main agent's share, the nodes depth-first): what the session detail shows."""
+    """(the main agent's share, the nodes depth-first): what the session detail shows, in
+    one query whether or not the session has subagents (the pages' counts stay pinned)."""
     nodes = list(Subagent.objects.filter(session=session).select_related("trace")
                  .order_by("started_at", "id"))
     return main_share(session, nodes), with_depth(nest(nodes))

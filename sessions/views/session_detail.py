@@ -57,10 +57,10 @@ def session_header_context(session: Session) -> dict:
     """What the header and summary partials show; the live consumer builds the same."""
     presenters.decorate_sessions([session])
     kpis = session_kpis(session)
-    main, nodes = subagent_tree(session) if session.subagent_count else (None, [])
+    main, nodes = subagent_tree(session)
     return {
         "s": session, "kpis": kpis,
-        "main_agent": presenters.decorate_main_share(main) if main else None,
+        "main_agent": presenters.decorate_main_share(main),
         "subagents": presenters.decorate_subagents(nodes),
         "p50": fmt.duration_ms(kpis["p50_ms"]) or "–", "p95": fmt.duration_ms(kpis["p95_ms"]) or "–",
         "tokens_total": fmt.compact(session.input_tokens + session.output_tokens
