@@ -32,6 +32,17 @@ class MainShare:
     cost_usd: Decimal = Decimal(0)
 
 
+def subagent_type_of_event():
+    """An events query's annotation: the type of the subagent each event happened in (the
+    node's, which transcript usage and OTel records do not carry themselves); NULL for the
+    main agent. One index probe per row that has a subagent."""
+    from django.db.models import OuterRef, Subquery
+
+    return Subquery(Subagent.objects.filter(
+        session_id=OuterRef("session_id"), agent_id=OuterRef("subagent_id"),
+    ).values("agent_type")[:1])
+
+
 def main_share(session: Session, nodes: list[Subagent]) -> MainShare:
     return MainShare(**{
         field: getattr(session, session_field) - sum(

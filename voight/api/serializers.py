@@ -150,6 +150,8 @@ class EventSerializer(serializers.ModelSerializer):
     subagent_id = serializers.CharField(
         read_only=True, allow_null=True,
         help_text="The subagent the event happened in; null for the main agent.")
+    subagent_type = serializers.CharField(
+        read_only=True, allow_null=True, help_text="That subagent's type; null for the main agent.")
     payload = serializers.JSONField(
         read_only=True, help_text="The original object after privacy filtering and capping."
     )
@@ -159,7 +161,7 @@ class EventSerializer(serializers.ModelSerializer):
         fields = [
             "id", "uid", "type", "hook_event_name", "ts", "received_at", "session_id",
             "trace_id", "tool_name", "tool_use_id", "outcome", "duration_ms", "privacy_level",
-            "acknowledged_at", "subagent_id", "payload",
+            "acknowledged_at", "subagent_id", "subagent_type", "payload",
         ]
         read_only_fields = fields
 

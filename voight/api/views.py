@@ -12,7 +12,7 @@ import hashlib
 import json
 import uuid
 
-from django.db.models import Case, F, FloatField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, F, FloatField, Q, Value, When
 from django.db.models.functions import Cast, Coalesce, NullIf
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
@@ -42,9 +42,9 @@ from sessions.selectors import (
 )
 from sessions.services import agent_pause, agent_resume
 from traces.filters import EventFilter, TraceFilter
-from traces.models import Event, Subagent, Trace
+from traces.models import Event, Trace
 from traces.services import session_acknowledge
-from traces.subagents import subagent_tree, trace_subagent_nodes
+from traces.subagents import subagent_tree, subagent_type_of_event, trace_subagent_nodes
 from voight.api import csv_postgres
 from voight.api import serializers as s
 from voight.api.csv import Column, CSVRenderer, CsvSpec, csv_response, stream_queryset
@@ -217,6 +217,7 @@ SESSION_CSV = CsvSpec(
         Column("variant", "variant"), Column("project_path", "project_path"),
         Column("git_branch", "git_branch"), Column("git_sha", "git_sha"),
         Column("subagent_count", "subagent_count"),
+        Column("running_subagent_count", "running_subagent_count"),
     ),
 )
 
@@ -397,10 +398,7 @@ EVENT_CSV = CsvSpec(
         Column("acknowledged_at", "acknowledged_at"), Column("subagent_id", "subagent_id"),
         Column("subagent_type", "subagent_type"),
     ),
-    # The node's type (not the event's payload, which transcript usage lacks).
-    annotations=lambda: {"subagent_type": Subquery(Subagent.objects.filter(
-        session_id=OuterRef("session_id"), agent_id=OuterRef("subagent_id"),
-    ).values("agent_type")[:1])},
+    annotations=lambda: {"subagent_type": subagent_type_of_event()},
 )
 
 
@@ -416,7 +414,8 @@ EVENT_CSV = CsvSpec(
 )
 class EventViewSet(CsvListMixin, MeViewSet):
     queryset = Event.objects.annotate(
-        session_ref=F("session__external_id"), trace_ref=F("trace__trace_id")
+        session_ref=F("session__external_id"), trace_ref=F("trace__trace_id"),
+        subagent_type=subagent_type_of_event(),
     )
     serializer_class = s.EventSerializer
     filterset_class = EventFilter
