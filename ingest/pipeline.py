@@ -26,6 +26,7 @@ from ingest import (
     rollups,
     sql,
     stitching,
+    subagents,
 )
 from ingest.adapters import claude_code, codex
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome, PrivacyLevel
@@ -411,6 +412,8 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
             pk for pk, s in locked.items() if rollups.WAKEUP_TOOL not in s.distinct_tools
         },
     )
+    # After the usage merge: a node's tokens are those of the usage rows its events report.
+    subagents.subagents_recompute(ctx.team.pk, subagents.touched_nodes(new))
     return new
 
 

@@ -168,6 +168,7 @@ def _session_page(subscription, team_ids) -> dict:
     out = {
         "header": render_to_string("sessions/partials/session_header.html", context),
         "summary": render_to_string("sessions/partials/session_summary.html", context),
+        "subagents": render_to_string("sessions/partials/subagent_tree.html", context),
     }
     after = subscription["after"]
     if after is not None:

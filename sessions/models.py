@@ -149,6 +149,10 @@ class Session(models.Model):
     cache_read_tokens = models.BigIntegerField(default=0)
     cache_write_tokens = models.BigIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    # Subagents of the session (traces.Subagent), and how many of them still run: a session
+    # whose background agents run is not `done` (sessions.status). Kept by ingest.subagents.
+    subagent_count = models.PositiveIntegerField(default=0, db_default=0)
+    running_subagent_count = models.PositiveIntegerField(default=0, db_default=0)
     # OpenTelemetry metrics per session (lines of code, commits, active time ...).
     otel_metrics = models.JSONField(default=dict, blank=True)
     # Who ran it, as Claude Code's telemetry names them (`user.email`, else

@@ -1,6 +1,7 @@
 """The one place a session's status is decided (SPEC 5).
 
-Precedence, highest first: paused > errored > stale > done > idle > active. Time can also end
+Precedence, highest first: paused > errored > stale > done > idle > active; a session with
+running subagents is idle, not done, until the autoclose window ends it. Time can also end
 an open session (no heartbeat for the stale window, no activity for the autoclose window);
 that end is part of the rule, so a session is closed by whichever path looks at it first.
 
@@ -123,6 +124,13 @@ def _rules(now: datetime) -> list[tuple[str, Q, object]]:
         (S.STALE, ended & Q(new_end_reason=END_HEARTBEAT), Value(
             f"no heartbeat for {window_words(stale)}, closed by the server"
         )),
+        # A session whose subagents still run (a background agent after the main agent's
+        # Stop) is not done by inactivity: it stays idle until the autoclose window ends it
+        # (which bounds an orphan whose SubagentStop never came). An end is still an end.
+        (S.IDLE, ~ended & Q(running_subagent_count__gt=0)
+         & Q(LessThan(last_activity(), done_since)), Value(
+            f"no events for {window_words(done)}; subagents still running"
+        )),
         (S.DONE, ended | Q(LessThan(last_activity(), done_since)), Case(
             When(ended & Q(new_end_reason=END_INACTIVITY), then=Value(
                 f"closed after {window_words(autoclose)} without events"
@@ -188,7 +196,7 @@ def _decided(queryset: QuerySet, now: datetime, beat: bool) -> QuerySet:
              then=Value(None, output_field=DateTimeField())),
         default=Least(
             candidate(Q(new_status=S.ACTIVE), idle),
-            candidate(Q(new_status__in=[S.ACTIVE, S.IDLE]), done),
+            candidate(Q(new_status__in=[S.ACTIVE, S.IDLE], running_subagent_count=0), done),
             candidate(Q(last_heartbeat_at__isnull=False), stale),
             autoclose_at,
         ),

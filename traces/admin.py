@@ -3,7 +3,7 @@ import json
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from traces.models import Acknowledgement, Event, Trace
+from traces.models import Acknowledgement, Event, Subagent, Trace
 from traces.services import events_acknowledge
 
 
@@ -59,3 +59,21 @@ class AcknowledgementAdmin(admin.ModelAdmin):
     list_display = ["created_at", "user", "scope", "event_count", "session"]
     list_filter = ["team"]
     raw_id_fields = ["session"]
+
+
+@admin.register(Subagent)
+class SubagentAdmin(admin.ModelAdmin):
+    # Rollups are recomputed from events by ingest: read-only here, as an edit would be
+    # overwritten by the next fold that touches the node.
+    list_display = ["agent_id", "kind", "agent_type", "status", "session", "started_at",
+                    "tool_count", "error_count", "cost_usd"]
+    list_filter = ["kind", "status", "team"]
+    search_fields = ["=agent_id", "agent_type", "tool_use_id", "session__external_id"]
+    raw_id_fields = ["session", "trace"]
+    list_select_related = ["session"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

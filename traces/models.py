@@ -158,6 +158,16 @@ class Event(models.Model):
     lines_removed = models.GeneratedField(
         expression=Cast(KT("payload___voight_lines__removed"), models.IntegerField()),
         output_field=models.IntegerField(null=True), db_persist=True)
+    # The subagent (Claude Code `agent_id`, or a teammate) this event happened in, and the
+    # one an `Agent` call launched: ids the adapters tag the payload with
+    # (ingest.adapters.subagents), computed by the database like `lines_added`, so the
+    # subagent rollups group by a column. NULL for the main agent's events.
+    subagent_id = models.GeneratedField(
+        expression=KT("payload___voight_subagent"),
+        output_field=models.CharField(max_length=128, null=True), db_persist=True)
+    spawned_subagent_id = models.GeneratedField(
+        expression=KT("payload___voight_spawned"),
+        output_field=models.CharField(max_length=128, null=True), db_persist=True)
 
     objects = EventQuerySet.as_manager()
 
@@ -177,6 +187,12 @@ class Event(models.Model):
                          condition=models.Q(lines_added__isnull=False)),
             models.Index(fields=["session"], name="event_skill",
                          condition=models.Q(tool_name="Skill")),
+            # The subagent rollups read a session's subagent events and its Agent calls;
+            # partial, so the main agent's events cost these indexes nothing.
+            models.Index(fields=["session", "subagent_id"], name="event_subagent",
+                         condition=models.Q(subagent_id__isnull=False)),
+            models.Index(fields=["session", "spawned_subagent_id"], name="event_spawned",
+                         condition=models.Q(spawned_subagent_id__isnull=False)),
         ]
         ordering = ["ts", "id"]
 
@@ -269,6 +285,67 @@ class Usage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.model}"
+
+
+class Subagent(models.Model):
+    """One subagent, background agent or teammate of a session: a node of its tree.
+
+    Everything here is recomputed from the session's events by `ingest.subagents` on each
+    fold that touches the node (its own events, or the `Agent` call that launched it), so a
+    node is exact under any arrival order or replay. The main agent's share of the session
+    is the session's rollup minus its subagents' (`traces.subagents.main_share`).
+    """
+
+    class Kind(models.TextChoices):
+        SUBAGENT = "subagent"
+        BACKGROUND = "background"
+        TEAMMATE = "teammate"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+", db_index=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="subagents")
+    agent_id = models.CharField(max_length=128)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.SUBAGENT)
+    agent_type = models.CharField(max_length=200, blank=True)
+    # From the `Agent` call's input, as the team's privacy level stored it.
+    description = models.TextField(blank=True)
+    prompt = models.TextField(blank=True)
+    # The trace (prompt) it was launched in and the `Agent` call that launched it.
+    trace = models.ForeignKey(Trace, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="subagents")
+    tool_use_id = models.CharField(max_length=128, blank=True)
+    # The subagent that launched this one (an `Agent` call made inside a subagent).
+    parent_agent_id = models.CharField(max_length=128, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    last_event_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    event_count = models.PositiveIntegerField(default=0)
+    tool_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    duration_ms = models.BigIntegerField(null=True, blank=True)
+
+    objects = TeamScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session", "agent_id"], name="subagent_session_agent"),
+        ]
+        indexes = [models.Index(fields=["trace"], name="subagent_trace",
+                                condition=models.Q(trace__isnull=False))]
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.agent_type or self.kind} {self.agent_id}"
 
 
 class Acknowledgement(models.Model):

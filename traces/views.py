@@ -7,6 +7,7 @@ from django.http import Http404, HttpResponseBadRequest
 from django.views.generic import TemplateView
 
 from traces.models import Event, Trace
+from traces.subagents import trace_subagent_nodes
 from voight.api.csv import stream_queryset
 from voight.web import format as fmt
 from voight.web import lists, presenters
@@ -60,6 +61,21 @@ def trace_header_context(trace: Trace) -> dict:
     return {"t": trace}
 
 
+def nest_under_steps(items: list[dict], nodes: list) -> list:
+    """Hang each subagent (with the ones it launched, which follow it depth-first) under the
+    timeline step of the `Agent` call that launched it; returns those with no such step."""
+    steps = {item["dom_id"]: item for item in items if item["kind"] == "tool"}
+    unplaced, current = [], None
+    for node in nodes:
+        if node.depth == 0 or current is None:
+            current = steps.get(f"call-{node.tool_use_id}") if node.tool_use_id else None
+        if current is None:
+            unplaced.append(node)
+        else:
+            current.setdefault("subagents", []).append(node)
+    return unplaced
+
+
 class TraceDetailView(TeamScopedMixin, TemplateView):
     template_name = "traces/detail.html"
     nav = "traces"
@@ -72,10 +88,12 @@ class TraceDetailView(TeamScopedMixin, TemplateView):
             .order_by("ts", "pk")
         )[:TRACE_EVENTS_LIMIT])
         items = presenters.trace_items(fold_usage(events))
+        unplaced = nest_under_steps(items, presenters.decorate_subagents(
+            trace_subagent_nodes(trace)))
         privacy_levels = sorted({e.privacy_level for e in events})
         context.update(trace_header_context(trace))
         context.update(
-            items=items, truncated=len(events) >= TRACE_EVENTS_LIMIT,
+            items=items, truncated=len(events) >= TRACE_EVENTS_LIMIT, unplaced_subagents=unplaced,
             privacy_levels=privacy_levels,
             reasoning_count=sum(1 for e in events if e.type == "reasoning"),
             tokens=fmt.compact(trace.input_tokens + trace.output_tokens

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest import privacy
-from ingest.adapters import claude_code, codex, cursor, fields
+from ingest.adapters import claude_code, codex, cursor, fields, subagents
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
 ALIASES = {
@@ -80,6 +80,8 @@ def _envelope(event: CanonicalEvent, data: dict, metadata: dict) -> CanonicalEve
     source = metadata.get("promptSource") or data.get("prompt_source")
     if source in ("user", "system"):
         event.prompt_source = source
+    # The hook client tags usage read from `subagents/agent-<id>.jsonl` with its agent.
+    event.payload = subagents.tag(event.payload, metadata.get("subagentId"))
     wakeup = metadata.get("wakeup")
     if isinstance(wakeup, dict):
         event.payload = {**event.payload, "_voight_wakeup": wakeup}

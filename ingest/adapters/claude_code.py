@@ -20,6 +20,7 @@ from typing import Any
 
 from ingest.adapters import fields
 from ingest.adapters.edit_lines import with_edit_lines
+from ingest.adapters.subagents import tag_hook
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
 HOOK_TYPES = {
@@ -141,6 +142,6 @@ def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         end_reason=fields.opt_str(payload, "reason", 60) if hook == "SessionEnd" else "",
         notification_type=fields.opt_str(payload, "notification_type", 60),
         # Only a call that ran changed the file: PostToolUse, not the Pre or a failure.
-        payload=with_edit_lines(payload, tool_name, tool_input)
-        if event_type == EventType.POST_TOOL_USE and outcome == Outcome.OK else payload,
+        payload=with_edit_lines(tag_hook(payload), tool_name, tool_input)
+        if event_type == EventType.POST_TOOL_USE and outcome == Outcome.OK else tag_hook(payload),
     )

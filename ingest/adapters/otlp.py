@@ -58,7 +58,7 @@ from decimal import Decimal
 from typing import Any
 
 from ingest import privacy
-from ingest.adapters import codex, fields, gemini_cli
+from ingest.adapters import codex, fields, gemini_cli, subagents
 from ingest.adapters import otel_genai as genai
 from ingest.otlp import Item, any_value, attributes, field, hex_id, span_head, unix_nano
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
@@ -216,6 +216,8 @@ def adapt_log(item: Item) -> CanonicalEvent:
     )
     prompt_id = fields.id_str(attrs, "prompt.id") or None
     claude_code = is_claude_code(item)
+    if claude_code:  # a subagent's requests and tool results name it (2.1.332)
+        payload = subagents.tag(payload, attrs.get("agent_id"))
     event = CanonicalEvent(
         key="", type=EventType.LOG, hook_event_name=f"otel.{name or 'log'}",
         session_external_id=session, ts=_log_time(record, attrs),

@@ -17,6 +17,7 @@ from sessions.selectors import session_cost_by_model, session_kpis, sessions_for
 from sessions.views.shared import query_without
 from traces.models import Event, Trace
 from traces.services import session_acknowledge
+from traces.subagents import subagent_tree
 from voight.api.csv import stream_queryset
 from voight.web import format as fmt
 from voight.web import lists, presenters
@@ -56,8 +57,11 @@ def session_header_context(session: Session) -> dict:
     """What the header and summary partials show; the live consumer builds the same."""
     presenters.decorate_sessions([session])
     kpis = session_kpis(session)
+    main, nodes = subagent_tree(session)
     return {
         "s": session, "kpis": kpis,
+        "main_agent": presenters.decorate_main_share(main),
+        "subagents": presenters.decorate_subagents(nodes),
         "p50": fmt.duration_ms(kpis["p50_ms"]) or "–", "p95": fmt.duration_ms(kpis["p95_ms"]) or "–",
         "tokens_total": fmt.compact(session.input_tokens + session.output_tokens
                                     + session.cache_read_tokens + session.cache_write_tokens),

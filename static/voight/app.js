@@ -272,6 +272,7 @@
     } else if (config.page === "session") {
       swap("session-header", message.header);
       swap("session-summary", message.summary);
+      swap("session-subagents", message.subagents);
       upsertTimed(document.getElementById("event-list"), message.events);
     } else if (config.page === "traces") {
       upsertTop(document.getElementById("trace-cards"), "trace-", message.cards, config.first_page);

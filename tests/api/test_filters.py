@@ -153,7 +153,7 @@ def test_session_rows_carry_the_spec_fields(clean_api, sessions):
         "unacknowledged_error_count", "files_touched_count", "input_tokens", "output_tokens",
         "cache_read_tokens", "cache_write_tokens", "cost_usd", "model", "goal", "metrics",
         "parent_session_id", "experiment_id", "variant", "project_path", "git_branch",
-        "git_sha", "developer",
+        "git_sha", "developer", "subagent_count", "running_subagent_count",
     ]
     assert row["session_id"] == "cursor-bbbb-2222"
     assert row["agent"] == "beta"
@@ -274,7 +274,7 @@ def test_event_rows_carry_the_spec_fields(clean_api, events):
     assert list(row) == [
         "id", "uid", "type", "hook_event_name", "ts", "received_at", "session_id", "trace_id",
         "tool_name", "tool_use_id", "outcome", "duration_ms", "privacy_level",
-        "acknowledged_at", "payload",
+        "acknowledged_at", "subagent_id", "subagent_type", "payload",
     ]
     assert row["hook_event_name"] == "PreToolUse"
     assert row["trace_id"] == "t_mhn3k2a0_1a2b3c4d"

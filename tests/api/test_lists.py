@@ -243,11 +243,12 @@ def test_detail_query_counts_are_pinned(world, team, django_assert_num_queries):
     session = world.sessions[0]
     trace = session.traces.first()
     api.get("/v1/me/agents")
-    # key, teams, session, tool-call latencies, cost by model, traces, children, signals
-    with django_assert_num_queries(8):
+    # key, teams, session, tool-call latencies, cost by model, traces, children, signals,
+    # subagents
+    with django_assert_num_queries(9):
         assert api.get(f"/v1/me/sessions/{session.pk}").status_code == 200
-    # key, teams, trace, events
-    with django_assert_num_queries(4):
+    # key, teams, trace, events, subagents
+    with django_assert_num_queries(5):
         assert api.get(f"/v1/me/traces/{trace.trace_id}").status_code == 200
     # key, teams, agent with health
     with django_assert_num_queries(3):

@@ -139,8 +139,8 @@ def test_every_operation_conforms_to_the_schema(api_schema, fuzz_key):
 
         conforms()
         tested.append(operation.label)
-    # 27 under /v1/me (6 budgets, 3 approvals, 6 analytics), 10 ingest
-    assert len(tested) == 37, tested
+    # 28 under /v1/me (6 budgets, 3 approvals, 6 analytics, 1 subagent tree), 10 ingest
+    assert len(tested) == 38, tested
 
 
 def test_real_objects_match_their_documented_shapes(api_schema, fuzz_key, world):
@@ -149,6 +149,7 @@ def test_real_objects_match_their_documented_shapes(api_schema, fuzz_key, world)
     calls = [
         ("/v1/me/sessions/{id}", "GET", {"id": str(session.pk)}),
         ("/v1/me/sessions/{id}", "GET", {"id": session.external_id}),
+        ("/v1/me/sessions/{id}/subagents", "GET", {"id": str(session.pk)}),
         ("/v1/me/traces/{id}", "GET", {"id": trace.trace_id}),
         ("/v1/me/agents/{slug}", "GET", {"slug": "alpha"}),
         ("/v1/me/sessions/{id}/acknowledge", "POST", {"id": str(session.pk)}),

@@ -82,10 +82,10 @@ class Result:
 
 
 def run(claude: Path, project: Path, env: dict, prompt: str, *, resume: str | None = None,
-        timeout: float = 120) -> Result:
-    """`claude -p PROMPT --output-format json` in `project`, with Write/Bash/Read allowed."""
+        timeout: float = 120, allowed: str = "Write,Bash,Read") -> Result:
+    """`claude -p PROMPT --output-format json` in `project`, with `allowed` tools allowed."""
     argv = [str(claude), "-p", prompt, "--output-format", "json", "--model", MODEL,
-            "--allowedTools", "Write,Bash,Read"]
+            "--allowedTools", allowed]
     if resume:
         argv += ["--resume", resume]
     done = subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True,

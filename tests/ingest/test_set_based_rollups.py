@@ -22,7 +22,7 @@ from ingest.pipeline import SESSION_FIELDS, IngestContext, events_ingest
 from ingest.simulator import shuffled, simulate_session
 from sessions.models import Session
 from tests import factories
-from traces.models import ToolCall, Trace, Usage
+from traces.models import Subagent, ToolCall, Trace, Usage
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -93,7 +93,14 @@ def _rows(team) -> dict:
         (u.session.external_id, _key(u.request_id), *(str(getattr(u, f)) for f in USAGE_FIELDS))
         for u in Usage.objects.filter(team=team).select_related("session")
     )
-    return {"sessions": sessions, "traces": traces, "calls": calls, "usage": usage}
+    subagents = sorted(
+        (n.session.external_id, n.trace.trace_id if n.trace else None,
+         *(str(getattr(n, f.attname)) for f in Subagent._meta.fields
+           if f.name not in ("id", "team", "session", "trace")))
+        for n in Subagent.objects.filter(team=team).select_related("session", "trace")
+    )
+    return {"sessions": sessions, "traces": traces, "calls": calls, "usage": usage,
+            "subagents": subagents}
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -106,9 +113,10 @@ def test_set_based_and_python_rollups_are_equal_on_any_stream(seed, monkeypatch)
     assert sql_statuses == python_statuses
     assert "duplicate" in {s for batch in sql_statuses for s in batch}
     sql_rows, python_rows = _rows(sql_team), _rows(python_team)
-    for table in ("sessions", "traces", "calls", "usage"):
+    for table in ("sessions", "traces", "calls", "usage", "subagents"):
         assert sql_rows[table] == python_rows[table], table
     assert sql_rows["calls"] and sql_rows["usage"] and sql_rows["traces"]
+    assert sql_rows["subagents"]
 
 
 def _usage_stream(seed: int) -> list[list[dict]]:

@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from sessions.models import Agent, AlertRule, Session, Signal
-from traces.models import Event, Trace
+from traces.models import Event, Subagent, Trace
 
 
 def money(**kwargs) -> serializers.DecimalField:
@@ -62,8 +62,59 @@ class SessionSerializer(serializers.ModelSerializer):
             "files_touched_count", "input_tokens", "output_tokens", "cache_read_tokens",
             "cache_write_tokens", "cost_usd", "model", "goal", "metrics", "parent_session_id",
             "experiment_id", "variant", "project_path", "git_branch", "git_sha", "developer",
+            "subagent_count", "running_subagent_count",
         ]
         read_only_fields = fields
+
+
+class SubagentSerializer(serializers.ModelSerializer):
+    """One node of a session's subagent tree (a subagent, background agent or teammate)."""
+
+    agent_id = serializers.CharField(read_only=True, help_text="Claude Code's agent id.")
+    trace_id = serializers.CharField(
+        source="trace.trace_id", read_only=True, allow_null=True, default=None,
+        help_text="The trace it was launched in.")
+    tool_use_id = serializers.CharField(
+        read_only=True, help_text="The `Agent` call that launched it (empty if unseen).")
+    parent_agent_id = serializers.CharField(
+        read_only=True, help_text="The subagent that launched it; empty under the main agent.")
+    depth = serializers.IntegerField(read_only=True, help_text="0 under the main agent.")
+    description = serializers.CharField(
+        read_only=True, help_text="From the `Agent` call, as the privacy level stored it.")
+    prompt = serializers.CharField(
+        read_only=True, help_text="From the `Agent` call, as the privacy level stored it.")
+    cost_usd = money()
+
+    class Meta:
+        model = Subagent
+        fields = [
+            "agent_id", "kind", "agent_type", "description", "prompt", "status", "trace_id",
+            "tool_use_id", "parent_agent_id", "depth", "started_at", "ended_at",
+            "last_event_at", "duration_ms", "event_count", "tool_count", "error_count",
+            "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+            "cost_usd",
+        ]
+        read_only_fields = fields
+
+
+class MainAgentSerializer(serializers.Serializer):
+    """The main agent's share: the session's rollups minus its subagents'."""
+
+    tool_count = serializers.IntegerField()
+    error_count = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    cost_usd = money()
+
+
+class SubagentTreeSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField(help_text="Voight's id of the session.")
+    main_agent = MainAgentSerializer()
+    subagents = SubagentSerializer(many=True, help_text=(
+        "Depth-first, each node after its parent, in start order; `parent_agent_id` and "
+        "`depth` give the nesting. The main agent and the nodes sum to the session."))
 
 
 class TraceSerializer(serializers.ModelSerializer):
@@ -96,6 +147,11 @@ class EventSerializer(serializers.ModelSerializer):
         source="trace_ref", read_only=True, allow_null=True,
         help_text="The trace id string, or null for an event outside any trace.",
     )
+    subagent_id = serializers.CharField(
+        read_only=True, allow_null=True,
+        help_text="The subagent the event happened in; null for the main agent.")
+    subagent_type = serializers.CharField(
+        read_only=True, allow_null=True, help_text="That subagent's type; null for the main agent.")
     payload = serializers.JSONField(
         read_only=True, help_text="The original object after privacy filtering and capping."
     )
@@ -105,7 +161,7 @@ class EventSerializer(serializers.ModelSerializer):
         fields = [
             "id", "uid", "type", "hook_event_name", "ts", "received_at", "session_id",
             "trace_id", "tool_name", "tool_use_id", "outcome", "duration_ms", "privacy_level",
-            "acknowledged_at", "payload",
+            "acknowledged_at", "subagent_id", "subagent_type", "payload",
         ]
         read_only_fields = fields
 
@@ -114,11 +170,15 @@ class TraceDetailSerializer(TraceSerializer):
     events = EventSerializer(
         source="event_list", many=True, read_only=True, help_text="Every event, oldest first."
     )
+    subagents = SubagentSerializer(
+        source="subagent_list", many=True, read_only=True,
+        help_text="The subagents launched in this trace, depth-first.")
 
     class Meta(TraceSerializer.Meta):
         fields = [
             *TraceSerializer.Meta.fields, "prompt_id", "end_reason", "response_text", "wakeup",
             "event_count", "cache_read_tokens", "cache_write_tokens", "privacy_level", "events",
+            "subagents",
         ]
         read_only_fields = fields
 
@@ -214,11 +274,14 @@ class SessionDetailSerializer(SessionSerializer):
         "Agent-reported starts and ends, oldest first: {at, kind: start|end, detail: the "
         "SessionStart source or SessionEnd reason}. A resumed session keeps its earlier ends."
     ))
+    main_agent = MainAgentSerializer(source="main_share", read_only=True)
+    subagents = SubagentSerializer(source="subagent_list", many=True, read_only=True,
+                                   help_text="The subagent tree, depth-first (see /subagents).")
 
     class Meta(SessionSerializer.Meta):
         fields = [
             *SessionSerializer.Meta.fields, "kpis", "cost_by_model", "traces", "children",
-            "signals", "lifecycle",
+            "signals", "lifecycle", "main_agent", "subagents",
         ]
         read_only_fields = fields
 

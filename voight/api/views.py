@@ -44,6 +44,7 @@ from sessions.services import agent_pause, agent_resume
 from traces.filters import EventFilter, TraceFilter
 from traces.models import Event, Trace
 from traces.services import session_acknowledge
+from traces.subagents import subagent_tree, subagent_type_of_event, trace_subagent_nodes
 from voight.api import csv_postgres
 from voight.api import serializers as s
 from voight.api.csv import Column, CSVRenderer, CsvSpec, csv_response, stream_queryset
@@ -216,6 +217,8 @@ SESSION_CSV = CsvSpec(
         Column("variant", "variant"), Column("project_path", "project_path"),
         Column("git_branch", "git_branch"), Column("git_sha", "git_sha"),
         Column("developer", "developer"),
+        Column("subagent_count", "subagent_count"),
+        Column("running_subagent_count", "running_subagent_count"),
     ),
 )
 
@@ -233,6 +236,17 @@ SESSION_CSV = CsvSpec(
         ),
         parameters=[IF_NONE_MATCH],
         responses={200: s.SessionDetailSerializer, 304: NOT_MODIFIED},
+        tags=["sessions"],
+    ),
+    subagents=extend_schema(
+        summary="The session's subagent tree",
+        description=(
+            "Every subagent, background agent and teammate of the session, nested by "
+            "`parent_agent_id`, with the main agent's share: the main agent and the nodes "
+            "sum to the session's tool calls, errors, tokens and cost."
+        ),
+        parameters=[IF_NONE_MATCH],
+        responses={200: s.SubagentTreeSerializer, 304: NOT_MODIFIED},
         tags=["sessions"],
     ),
     acknowledge=extend_schema(
@@ -286,7 +300,16 @@ class SessionViewSet(CsvListMixin, MeViewSet):
         )
         session.child_list = list(sessions_for(self.team_ids()).filter(parent=session))
         session.signal_list = list(SignalViewSet.queryset.filter(session=session))
+        session.main_share, session.subagent_list = subagent_tree(session)
         data = s.SessionDetailSerializer(session, context=self.get_serializer_context()).data
+        return self.conditional(data, max(session.updated_at, session.status_changed_at))
+
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer])
+    def subagents(self, request, pk=None):
+        session = self.get_object()
+        main, nodes = subagent_tree(session)
+        data = s.SubagentTreeSerializer(
+            {"session_id": session.pk, "main_agent": main, "subagents": nodes}).data
         return self.conditional(data, max(session.updated_at, session.status_changed_at))
 
     @action(detail=True, methods=["post"])
@@ -356,6 +379,7 @@ class TraceViewSet(CsvListMixin, MeViewSet):
         trace.event_list = list(
             EventViewSet.queryset.filter(trace=trace).order_by("ts", "pk")
         )
+        trace.subagent_list = trace_subagent_nodes(trace)
         data = s.TraceDetailSerializer(trace, context=self.get_serializer_context()).data
         stamps = [trace.started_at, trace.ended_at, *(e.received_at for e in trace.event_list)]
         return self.conditional(data, max(t for t in stamps if t is not None))
@@ -372,8 +396,10 @@ EVENT_CSV = CsvSpec(
         Column("trace_id", "trace__trace_id"), Column("tool_name", "tool_name"),
         Column("tool_use_id", "tool_use_id"), Column("outcome", "outcome"),
         Column("duration_ms", "duration_ms"), Column("privacy_level", "privacy_level"),
-        Column("acknowledged_at", "acknowledged_at"),
+        Column("acknowledged_at", "acknowledged_at"), Column("subagent_id", "subagent_id"),
+        Column("subagent_type", "subagent_type"),
     ),
+    annotations=lambda: {"subagent_type": subagent_type_of_event()},
 )
 
 
@@ -389,7 +415,8 @@ EVENT_CSV = CsvSpec(
 )
 class EventViewSet(CsvListMixin, MeViewSet):
     queryset = Event.objects.annotate(
-        session_ref=F("session__external_id"), trace_ref=F("trace__trace_id")
+        session_ref=F("session__external_id"), trace_ref=F("trace__trace_id"),
+        subagent_type=subagent_type_of_event(),
     )
     serializer_class = s.EventSerializer
     filterset_class = EventFilter

@@ -22,6 +22,8 @@ EVENTS = (
     "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
     "PermissionRequest", "Notification", "SubagentStart", "SubagentStop", "PreCompact",
     "PostCompact", "Stop", "StopFailure", "SessionEnd",
+    # Agent teams: a teammate's tasks and idling become its node of the subagent tree.
+    "TaskCreated", "TaskCompleted", "TeammateIdle",
 )
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest"})
 # Synchronous on purpose: PreToolUse so a paused agent's exit 2 can block the call;

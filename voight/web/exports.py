@@ -23,6 +23,7 @@ output_tokens, cost_usd, acknowledged_at, payload (JSON).
 from __future__ import annotations
 
 from sessions.filters import duration_expression
+from traces.subagents import subagent_type_of_event
 from voight.api.csv import Column, CsvSpec
 
 
@@ -68,6 +69,7 @@ SESSIONS_CSV = CsvSpec(
         Column("git_branch", "git_branch"),
         Column("git_sha", "git_sha"),
         Column("developer", "developer"),
+        Column("subagent_count", "subagent_count"),
     ),
     annotations=lambda: {"csv_duration": duration_expression()},
 )
@@ -119,6 +121,9 @@ EVENTS_CSV = CsvSpec(
         Column("output_tokens", "output_tokens"),
         Column("cost_usd", "cost_usd"),
         Column("acknowledged_at", "acknowledged_at"),
+        Column("subagent_id", "subagent_id"),
+        Column("subagent_type", "subagent_type"),
         Column("payload", "payload"),
     ),
+    annotations=lambda: {"subagent_type": subagent_type_of_event()},
 )

@@ -65,6 +65,26 @@ def decorate_traces(traces: Iterable) -> list:
     return out
 
 
+def decorate_subagents(nodes: Iterable) -> list:
+    """Subagent tree rows (depth-first, `depth` set by traces.subagents) for the pages."""
+    out = []
+    for n in nodes:
+        n.duration_display = fmt.duration_ms(n.duration_ms) if n.duration_ms is not None else ""
+        n.cost_display = fmt.money(n.cost_usd)
+        n.tokens_display = fmt.compact(n.input_tokens + n.output_tokens + n.cache_read_tokens
+                                       + n.cache_write_tokens)
+        n.indent = min(getattr(n, "depth", 0), 6)
+        out.append(n)
+    return out
+
+
+def decorate_main_share(main) -> Any:
+    main.cost_display = fmt.money(main.cost_usd)
+    main.tokens_display = fmt.compact(main.input_tokens + main.output_tokens
+                                      + main.cache_read_tokens + main.cache_write_tokens)
+    return main
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
