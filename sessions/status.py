@@ -286,7 +286,8 @@ FROM (
   SELECT e.*, CASE WHEN e.new_ended_at IS NOT NULL OR e.paused_at IS NOT NULL THEN NULL
     ELSE LEAST(
       CASE WHEN e.new_status = 'active' THEN e.activity + %(idle)s END,
-      CASE WHEN e.new_status IN ('active', 'idle') THEN e.activity + %(done)s END,
+      CASE WHEN e.new_status IN ('active', 'idle') AND e.running_subagent_count = 0
+        THEN e.activity + %(done)s END,
       CASE WHEN e.last_heartbeat_at IS NOT NULL THEN e.activity + %(stale)s END,
       e.activity + %(autoclose)s) END AS new_due
   FROM (
@@ -294,6 +295,8 @@ FROM (
       CASE WHEN l.paused_at IS NOT NULL AND l.new_ended_at IS NULL THEN 'paused'
         WHEN l.unacknowledged_error_count > 0 THEN 'errored'
         WHEN l.new_ended_at IS NOT NULL AND l.new_end_reason = %(hb)s THEN 'stale'
+        WHEN l.new_ended_at IS NULL AND l.running_subagent_count > 0
+          AND l.activity < %(done_since)s THEN 'idle'
         WHEN l.new_ended_at IS NOT NULL OR l.activity < %(done_since)s THEN 'done'
         WHEN l.activity < %(idle_since)s THEN 'idle'
         ELSE 'active' END AS new_status,
@@ -303,6 +306,8 @@ FROM (
         WHEN l.unacknowledged_error_count > 0
           THEN l.unacknowledged_error_count::varchar || ' unacknowledged errors'
         WHEN l.new_ended_at IS NOT NULL AND l.new_end_reason = %(hb)s THEN %(stale_words)s
+        WHEN l.new_ended_at IS NULL AND l.running_subagent_count > 0
+          AND l.activity < %(done_since)s THEN %(subagents_words)s
         WHEN l.new_ended_at IS NOT NULL AND l.new_end_reason = %(inactivity)s
           THEN %(closed_words)s
         WHEN l.new_ended_at IS NOT NULL AND l.new_end_reason <> ''
@@ -324,7 +329,8 @@ FROM (
           r.running AND r.activity < %(autoclose_since)s AS inactive
         FROM (
           SELECT s.id, s.team_id, s.status, s.status_reason, s.ended_at, s.end_reason,
-            s.status_due_at, s.unacknowledged_error_count, s.last_heartbeat_at, a.paused_at,
+            s.status_due_at, s.unacknowledged_error_count, s.running_subagent_count,
+            s.last_heartbeat_at, a.paused_at,
             a.paused_reason,
             GREATEST(s.last_event_at, COALESCE(s.last_heartbeat_at, s.last_event_at))
               AS activity,
@@ -371,6 +377,7 @@ def _layered_verdicts(where: str, where_params: list, now: datetime, beat: bool
         "stale_words": f"no heartbeat for {window_words(stale)}, closed by the server",
         "closed_words": f"closed after {window_words(autoclose)} without events",
         "done_words": f"no events for {window_words(done)}",
+        "subagents_words": f"no events for {window_words(done)}; subagents still running",
         "idle_words": f"no events for {window_words(idle)}",
         "active_words": f"events in the last {window_words(idle)}", "now": now,
     }

@@ -40,6 +40,7 @@ HEARTBEATS = (None, "same", "newer")
 STORED = ((S.ACTIVE, "events in the last 5 min"), (S.IDLE, "no events for 5 min"),
           (S.DONE, "ended"), (S.ERRORED, "2 unacknowledged errors"))
 DUE = (None, "past", "future")
+SUBAGENTS = (0, 2)  # running subagents hold a quiet session idle, not done
 
 
 def _age(name: str) -> timedelta:
@@ -64,8 +65,8 @@ def grid(team):
     paused = Agent.objects.create(team=team, slug="paused", paused_at=now - MIN,
                                   paused_reason="cost over $5")
     sessions = []
-    combos = itertools.product(AGES, ENDS, ERRORS, HEARTBEATS)
-    for n, (age, end, errors, heartbeat) in enumerate(combos):
+    combos = itertools.product(AGES, ENDS, ERRORS, HEARTBEATS, SUBAGENTS)
+    for n, (age, end, errors, heartbeat, subagents) in enumerate(combos):
         last = now - _age(age)
         status, reason = STORED[n % len(STORED)]
         due = DUE[n % len(DUE)]
@@ -76,6 +77,7 @@ def grid(team):
                 last if heartbeat == "same" else last + MIN / 2),
             ended_at=None if end is None else last, end_reason=end or "",
             error_count=errors, unacknowledged_error_count=errors,
+            running_subagent_count=subagents,
             status=status, status_reason=reason,
             status_due_at=None if due is None else now + (-MIN if due == "past" else 10 * MIN),
         ))
