@@ -28,21 +28,21 @@ WORKER = """
 import sys, time
 import django
 django.setup()
-from bench.fold import _backend_cpu
+from bench.common import backend_cpu
 from ingest import staging
 from ingest.models import StagedEvent
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()  # go
 folded = 0
-cpu, backend = time.process_time(), _backend_cpu()
+cpu, backend = time.process_time(), backend_cpu()
 while True:
-    claimed = staging.staged_drain()
+    claimed = staging.staged_drain(share=True)  # as the folder process does
     folded += claimed or 0
     if claimed is None:
         time.sleep(0.002)  # every waiting shard is held by another folder
     elif not claimed and not StagedEvent.objects.filter(failed_at__isnull=True).exists():
         break
-backend = _backend_cpu() - backend if backend is not None else 0.0
+backend = backend_cpu() - backend if backend is not None else 0.0
 sys.stdout.write(f"{folded} {time.process_time() - cpu} {backend}\\n")
 """
 

@@ -166,6 +166,8 @@ def seed(count: int, now: datetime) -> dict[str, int]:
         "files_touched_count": 0, "input_tokens": 0, "output_tokens": 0,
         "cache_read_tokens": 0, "cache_write_tokens": 0, "cost_usd": Decimal("0.42"),
         "otel_metrics": "{}", "lifecycle": "[]", "status_due_at": None, "developer": "",
+        "tool_calls_ok": 20, "tool_calls_failed": 0, "edit_lines_added": 0,
+        "edit_lines_removed": 0, "subagent_count": 0, "running_subagent_count": 0,
     }
     rng = random.Random(42)
     kinds = rng.choices([k for k, _ in MIX], weights=[w for _, w in MIX], k=count)
