@@ -68,9 +68,10 @@ class AnalyticsView(TeamScopedMixin, TemplateView):
                 [(r["developer"], float(r["cost_usd"]), r["cost"], f"{r['sessions']} sessions")
                  for r in developers], TOP_N),
             repository_bars=charts.top_bars(
-                [(_repo_label(r), r["sessions"], str(r["sessions"]),
-                  f"{r['repository']} · {r['cost']}")
-                 for r in repositories], TOP_N),
+                [(label, r["sessions"], str(r["sessions"]), f"{r['repository']} · {r['cost']}")
+                 for label, r in zip(repo_labels(repositories[:TOP_N]), repositories[:TOP_N],
+                                     strict=True)],
+                TOP_N),
             tool_bars=charts.top_bars(
                 [(r["tool"], r["calls"], fmt.compact(r["calls"]),
                   f"{fmt.percent(r['success_rate'])} ok") for r in report["tools"]], TOP_N),
@@ -81,7 +82,25 @@ class AnalyticsView(TeamScopedMixin, TemplateView):
         return self.render_to_response(context)
 
 
-def _repo_label(row: dict) -> str:
-    path = row["repository"] or "(no directory)"
-    name = path.rstrip("/").rsplit("/", 1)[-1] or path
-    return f"{name} @ {row['branch']}" if row["branch"] else name
+def repo_labels(rows: list[dict]) -> list[str]:
+    """Short bar labels, "dir @ branch": the directory's last component, or as many trailing
+    components as it takes to tell apart two checkouts that share a name (two clones of
+    `billing-api` read `alice/billing-api` and `bob/billing-api`, not the same label twice)."""
+    parts = [[p for p in (r["repository"] or "").split("/") if p] or ["(no directory)"]
+             for r in rows]
+    depth = [1] * len(rows)
+
+    def label(n: int) -> str:
+        name = "/".join(parts[n][-depth[n]:])
+        return f"{name} @ {rows[n]['branch']}" if rows[n]["branch"] else name
+
+    while True:
+        seen: dict[str, list[int]] = {}
+        for n in range(len(rows)):
+            seen.setdefault(label(n), []).append(n)
+        grow = [n for same in seen.values() if len(same) > 1 for n in same
+                if depth[n] < len(parts[n])]
+        if not grow:
+            return [label(n) for n in range(len(rows))]
+        for n in grow:
+            depth[n] += 1

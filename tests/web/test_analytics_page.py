@@ -128,3 +128,18 @@ def test_query_count_is_pinned_whatever_the_data(member_client, team, fleet):
     # up on the session), the developers' key users (1), the tool and skill tallies (1).
     assert small == large == 6
     assert Session.objects.filter(team=team).count() == 33
+
+
+def test_repository_bars_tell_apart_checkouts_that_share_a_name():
+    from sessions.views.analytics import repo_labels
+
+    rows = [{"repository": "/home/alice/billing-api", "branch": "main"},
+            {"repository": "/home/bob/billing-api", "branch": "main"},
+            {"repository": "/srv/billing-api", "branch": "fix"},
+            {"repository": "/srv/web", "branch": ""},
+            {"repository": "", "branch": "main"},
+            {"repository": "/a/x/same", "branch": "b"},
+            {"repository": "/b/x/same", "branch": "b"}]
+    assert repo_labels(rows) == [
+        "alice/billing-api @ main", "bob/billing-api @ main", "billing-api @ fix", "web",
+        "(no directory) @ main", "a/x/same @ b", "b/x/same @ b"]
