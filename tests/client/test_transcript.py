@@ -233,3 +233,13 @@ def test_usage_the_server_fails_is_spooled_by_the_detached_child(server, claude,
     assert [e["payload"]["hook_event_name"] for e in server.hook_events()] == [
         "UserPromptSubmit", "Stop", "UserPromptSubmit",
     ]
+
+
+def test_usage_events_name_the_turn_their_hook_ends(server, claude):
+    # Sent after the hook's answer, usage may be folded apart from the turn's other events:
+    # the prompt id lets it join the turn's trace whichever delivery opened that trace.
+    claude.write_transcript(assistant("msg_1", "req_1", 10))
+    claude.send("Stop", stop_hook_active=False, last_assistant_message="Done.",
+                prompt_id="p-42")
+    [event] = server.usage_events()
+    assert event["prompt_id"] == "p-42"

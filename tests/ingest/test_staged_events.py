@@ -544,7 +544,7 @@ def test_a_folded_event_says_when_voight_received_it_not_when_it_was_folded(api,
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("first", ["http hooks", "hook client"])
+@pytest.mark.parametrize("first", ["http hooks", "hook client", "one fold"])
 def test_one_turn_delivered_by_both_hook_paths_is_one_trace_whichever_folds_first(
         api, background, first):
     from traces.models import Trace
@@ -566,9 +566,26 @@ def test_one_turn_delivered_by_both_hook_paths_is_one_trace_whichever_folds_firs
     def post_wrapped():
         assert api.post("/v1/ingest", wrapped).status_code == 207
 
-    for post in (post_raw, post_wrapped) if first == "http hooks" else (post_wrapped, post_raw):
+    if first == "one fold":  # a busy folder gathers both deliveries into one batch
+        post_raw()
+        post_wrapped()
+        staging.staged_drain()
+    for post in {"http hooks": (post_raw, post_wrapped),
+                 "hook client": (post_wrapped, post_raw)}.get(first, ()):
         post()
         staging.staged_drain()
     session = Session.objects.get()
     assert (Trace.objects.count(), session.trace_count, session.tool_call_count) == (1, 1, 1)
     assert session.event_count == 2
+
+    # The client's transcript usage comes after its hook's answer, in a request (and maybe a
+    # fold) of its own, under the client's trace id, which the turn never got when the
+    # `http` hooks' copies opened it: it joins by the turn's prompt id.
+    usage = {"id": "usage-req_1-10", "type": "usage", "source": "hook",
+             "session_id": "s", "trace_id": "t_client_turn_1", "prompt_id": "p-1",
+             "timestamp": (START + timedelta(seconds=3)).isoformat(), "model": "claude-sonnet-4-6",
+             "request_id": "req_1", "input_tokens": 3, "output_tokens": 10}
+    assert api.post("/v1/ingest", [usage]).status_code == 207
+    staging.staged_drain()
+    session.refresh_from_db()
+    assert (Trace.objects.count(), session.trace_count, session.output_tokens) == (1, 1, 10)

@@ -44,7 +44,7 @@ def recording(run: str) -> dict:
         agent = transcript._agent_from_name(str(path)) if path.parent.name == "subagents" else None
         for line in path.read_bytes().splitlines():
             transcript._add_line(groups, line, agent)
-    usage = [transcript._event(g, session, None, None, "standard") for g in groups.values()]
+    usage = [transcript._event(g, session, None, None, None, "standard") for g in groups.values()]
     return {"hooks": hooks, "otlp": otlp, "answers": answers, "usage": usage,
             "session": session}
 

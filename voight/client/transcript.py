@@ -26,6 +26,12 @@ FIELDS = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_token
 def usage_events(
     payload: dict, session_id: str, trace_id: str | None, agent_id: str | None, privacy: str
 ) -> list[dict]:
+    """The usage the transcripts gained since the last read, as events of `trace_id` and of
+    the turn `payload` ends (its `prompt_id`). They are sent after the hook's answer, so the
+    server may fold them apart from the turn's other events; the prompt id lets them join
+    the turn's trace even when that trace was opened by the `http` hooks' copies, under
+    another id than the client's."""
+    prompt_id = payload.get("prompt_id") if isinstance(payload.get("prompt_id"), str) else None
     files = transcript_files(payload, session_id)
     if not files:
         return []
@@ -44,7 +50,7 @@ def usage_events(
             sent[g["key"]] = g["output_tokens"]
         fs.write_json(state_path, {"offsets": offsets, "sent": sent})
     fresh.sort(key=lambda g: g["timestamp"] or "")
-    return [_event(g, session_id, trace_id, agent_id, privacy) for g in fresh]
+    return [_event(g, session_id, trace_id, prompt_id, agent_id, privacy) for g in fresh]
 
 
 def transcript_files(payload: dict, session_id: str) -> list[tuple[str, str | None]]:
@@ -138,7 +144,8 @@ def _add_line(groups: dict, line: bytes, subagent_id: str | None) -> None:
         g["timestamp"] = ts
 
 
-def _event(g: dict, session_id: str, trace_id: str | None, agent_id: str | None, privacy: str):
+def _event(g: dict, session_id: str, trace_id: str | None, prompt_id: str | None,
+           agent_id: str | None, privacy: str):
     metadata = {
         "privacyLevel": privacy, "messageId": g["message_id"], "isSidechain": g["sidechain"]
     }
@@ -163,6 +170,8 @@ def _event(g: dict, session_id: str, trace_id: str | None, agent_id: str | None,
         event["agent_id"] = agent_id
     if trace_id:
         event["trace_id"] = trace_id
+    if prompt_id:
+        event["prompt_id"] = prompt_id
     if not event["timestamp"]:
         del event["timestamp"]
     return event
