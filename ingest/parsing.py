@@ -11,12 +11,8 @@ import math
 import re
 from typing import Any
 
+import orjson  # twice as fast as json on a batch; json reads what it cannot (`_loads`)
 from django.conf import settings
-
-try:  # twice as fast as json on a batch (a dependency; json is the fallback)
-    import orjson
-except ImportError:  # pragma: no cover
-    orjson = None
 
 REPLACEMENT = "\ufffd"
 
@@ -147,7 +143,7 @@ _LONG_NUMBER = b"0" * 19
 
 
 def _loads(raw: bytes, text: str) -> Any:
-    if orjson is not None and raw.translate(_DIGITS).find(_LONG_NUMBER) < 0:
+    if raw.translate(_DIGITS).find(_LONG_NUMBER) < 0:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:

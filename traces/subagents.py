@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 
+from django.db.models import OuterRef, QuerySet, Subquery
+
 from sessions.models import Session
 from traces.models import Subagent, Trace
 
@@ -36,8 +38,6 @@ def subagent_type_of_event():
     """An events query's annotation: the type of the subagent each event happened in (the
     node's, which transcript usage and OTel records do not carry themselves); NULL for the
     main agent. One index probe per row that has a subagent."""
-    from django.db.models import OuterRef, Subquery
-
     return Subquery(Subagent.objects.filter(
         session_id=OuterRef("session_id"), agent_id=OuterRef("subagent_id"),
     ).values("agent_type")[:1])
@@ -93,8 +93,6 @@ def flatten(forest: list[Node]) -> list[Node]:
     return out
 
 
-
-
 def with_depth(forest: list[Node]) -> list[Subagent]:
     """The forest depth-first, each row carrying its `depth` (what the API and pages show)."""
     rows = []
@@ -104,15 +102,16 @@ def with_depth(forest: list[Node]) -> list[Subagent]:
     return rows
 
 
+def _in_start_order(nodes: QuerySet) -> list[Subagent]:
+    return list(nodes.select_related("trace").order_by("started_at", "id"))
+
+
 def subagent_tree(session: Session) -> tuple[MainShare, list[Subagent]]:
     """(the main agent's share, the nodes depth-first): what the session detail shows, in
     one query whether or not the session has subagents (the pages' counts stay pinned)."""
-    nodes = list(Subagent.objects.filter(session=session).select_related("trace")
-                 .order_by("started_at", "id"))
+    nodes = _in_start_order(Subagent.objects.filter(session=session))
     return main_share(session, nodes), with_depth(nest(nodes))
 
 
 def trace_subagent_nodes(trace: Trace) -> list[Subagent]:
-    nodes = list(Subagent.objects.filter(trace=trace).select_related("trace")
-                 .order_by("started_at", "id"))
-    return with_depth(nest(nodes))
+    return with_depth(nest(_in_start_order(Subagent.objects.filter(trace=trace))))
