@@ -364,6 +364,121 @@ def _narrow_floor(written: list[tuple]) -> tuple[float, float | None, int]:
     return (*result, after[1] - before[1])
 
 
+HOT_WIDE, DEADLINE, GOAL_WIDE = "bench_session_hot", "bench_session_deadline", "bench_session_goal"
+# Issue 15 item 4's option (b): the deadline in a table of its own and no `(team, status)`
+# index, so that nothing the tick writes on the session row is indexed (a HOT update).
+GOAL = "Fix the flaky retry test in the ingest pipeline and add a regression test for "
+
+
+def _copy_sessions(name: str, fillfactor: int, skip: tuple[str, ...] = (),
+                   goal: bool = False) -> None:
+    """A copy of the session table with its indexes but `skip`; with `goal`, every session
+    carries a ~100-character goal (an SDK session's; the seed's are empty), which the trigram
+    index splits into ~90 entries per row version."""
+    from django.db import connection
+
+    from sessions.models import Session
+
+    table = Session._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE TABLE {name} (LIKE "{table}" INCLUDING DEFAULTS) '
+                       f"WITH (fillfactor = {fillfactor})")
+        cursor.execute(f'INSERT INTO {name} SELECT * FROM "{table}"')
+        if goal:
+            cursor.execute(f"UPDATE {name} SET goal = %s || external_id", [GOAL])
+            cursor.execute(f"VACUUM FULL {name}")
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
+                       [table])
+        for index, definition in cursor.fetchall():
+            if index not in skip:
+                cursor.execute(definition.replace(f" {index} ON ", f" {name}_{index} ON ", 1)
+                               .replace(f".{table} ", f".{name} ", 1))
+
+
+def _hot_tables() -> None:
+    """Option (b)'s tables: the session copy without the deadline and status indexes
+    (`fillfactor = 85`, so the new version fits on its page), and the deadlines of the open
+    sessions, `(session_id primary key, due_at)` with an index on `due_at`."""
+    from django.db import connection
+
+    from sessions.models import Session
+
+    _copy_sessions(HOT_WIDE, 85, skip=MOVED_INDEXES)
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {DEADLINE} (session_id uuid PRIMARY KEY, "
+                       "due_at timestamptz NOT NULL)")
+        cursor.execute(f"INSERT INTO {DEADLINE} SELECT id, status_due_at FROM "
+                       f'"{Session._meta.db_table}" WHERE ended_at IS NULL '
+                       "AND status_due_at IS NOT NULL")
+        cursor.execute(f"CREATE INDEX ON {DEADLINE} (due_at)")
+        cursor.execute(f"VACUUM ANALYZE {HOT_WIDE}, {DEADLINE}")
+
+
+def _hot_floor(written: list[tuple], now: datetime) -> tuple[float, float | None, int]:
+    """What the tick's writes cost in option (b): the status columns on the session row as a
+    HOT update (nothing it writes is indexed), the deadlines in their own table (changed,
+    or deleted where the rule gives none). Same rows, same values, rolled back; (wall s,
+    backend CPU s, HOT updates of the session rows)."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT to_regclass('{HOT_WIDE}') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            _hot_tables()
+        cursor.execute(f"VACUUM {HOT_WIDE}, {DEADLINE}")
+    ids, statuses, reasons, ends, end_reasons, dues = (
+        list(column) for column in zip(*written, strict=True))
+    with transaction.atomic(), connection.cursor() as cursor:
+        before = _hot_updates(HOT_WIDE)
+        backend, started = common.backend_cpu(), time.perf_counter()
+        cursor.execute(
+            f"UPDATE {HOT_WIDE} AS s SET status = v.status, status_reason = v.reason, "
+            "ended_at = v.ended_at, end_reason = v.end_reason, status_changed_at = %s, "
+            "updated_at = %s FROM unnest(%s::uuid[], %s::text[], %s::text[], "
+            "%s::timestamptz[], %s::text[]) AS v(id, status, reason, ended_at, end_reason) "
+            "WHERE s.id = v.id", [now, now, ids, statuses, reasons, ends, end_reasons])
+        cursor.execute(
+            f"UPDATE {DEADLINE} AS d SET due_at = v.due FROM unnest(%s::uuid[], "
+            "%s::timestamptz[]) AS v(id, due) WHERE d.session_id = v.id AND v.due IS NOT NULL",
+            [ids, dues])
+        cursor.execute(f"DELETE FROM {DEADLINE} WHERE session_id = ANY(%s::uuid[])",
+                       [[pk for pk, due in zip(ids, dues, strict=True) if due is None]])
+        result = time.perf_counter() - started, _since(backend, common.backend_cpu())
+        after = _hot_updates(HOT_WIDE)
+        transaction.set_rollback(True)
+    return (*result, after[1] - before[1])
+
+
+def _running_count(table: str) -> tuple[float, float | None]:
+    """The KPI strip's running count (`sessions/views/shared.py`: the team's active
+    sessions) on `table`: what option (b) costs every list page without `(team, status)`."""
+    from django.db import connection
+
+    from sessions.models import Session
+
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT team_id FROM "{Session._meta.db_table}" LIMIT 1')
+        team = cursor.fetchone()[0]
+        backend, started = common.backend_cpu(), time.perf_counter()
+        cursor.execute(f"SELECT count(*) FROM {table} WHERE team_id = %s AND status = 'active'",
+                       [team])
+        cursor.fetchone()
+        return time.perf_counter() - started, _since(backend, common.backend_cpu())
+
+
+def _goal_update(now: datetime, written: list[tuple]) -> tuple[float, float | None]:
+    """`_bare_update` on the copy whose sessions carry goals (`_copy_sessions`)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT to_regclass('{GOAL_WIDE}') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            _copy_sessions(GOAL_WIDE, 100, goal=True)
+            cursor.execute(f"ANALYZE {GOAL_WIDE}")
+        cursor.execute(f"VACUUM {GOAL_WIDE}")
+    return _bare_update(now, written, GOAL_WIDE)
+
+
 def _hot_updates(table: str | None = None) -> tuple[int, int]:
     """(rows updated, of which heap-only) on the session table, as this backend counts them.
 
@@ -386,17 +501,19 @@ def _hot_updates(table: str | None = None) -> tuple[int, int]:
     return (row[0], row[1]) if row else (0, 0)
 
 
-def _bare_update(now: datetime, written: list[tuple]) -> float:
+def _bare_update(now: datetime, written: list[tuple], table: str | None = None
+                 ) -> tuple[float, float | None]:
     """One plain UPDATE of exactly those rows to exactly those values, rolled back."""
     from django.db import connection, transaction
 
     from sessions.models import Session
 
+    table = table or f'"{Session._meta.db_table}"'
     ids, statuses, reasons, ends, end_reasons, dues = (
         list(column) for column in zip(*written, strict=True)
     )
     sql = (
-        f'UPDATE "{Session._meta.db_table}" AS s SET status = v.status, '
+        f"UPDATE {table} AS s SET status = v.status, "
         "status_reason = v.reason, ended_at = v.ended_at, end_reason = v.end_reason, "
         "status_due_at = v.due, status_changed_at = %s, updated_at = %s FROM unnest("
         "%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[]) "
@@ -462,6 +579,7 @@ def measure(count: int, repeats: int) -> dict:
     from django.utils import timezone
 
     from sessions.lifecycle import statuses_tick
+    from sessions.models import Session
 
     now = timezone.now()
     started = time.perf_counter()
@@ -471,6 +589,7 @@ def measure(count: int, repeats: int) -> dict:
     # Django's first compile of the rule, which no beat tick after it does.
     _tick_once(now)
     ticks, bares, tick_cpu, client_cpu, bare_cpu, narrow, narrow_cpu = [], [], [], [], [], [], []
+    hot_cpu, goal_cpu, running = [], [], {"with": [], "without": []}
     paired: dict[str, tuple[list, list]] = {"layered": ([], []), "orm": ([], [])}
     statements = {"layered": _layered(
         "s.ended_at IS NULL AND s.status_due_at <= %s", [now], now, beat=True),
@@ -500,6 +619,13 @@ def measure(count: int, repeats: int) -> dict:
         seconds, backend, narrow_hot = _narrow_floor(written)
         narrow.append(seconds)
         narrow_cpu.append(backend)
+        # Option (b) and the wide write with goals, each beside the bare UPDATE above.
+        _, backend, hot_hot = _hot_floor(written, now)
+        hot_cpu.append(backend)
+        _, backend = _goal_update(now, written)
+        goal_cpu.append(backend)
+        running["with"].append(_running_count(f'"{Session._meta.db_table}"'))
+        running["without"].append(_running_count(HOT_WIDE))
     load = max(load, os.getloadavg()[0])
     queries = _queries_per_tick(now)
     _vacuum()
@@ -532,6 +658,12 @@ def measure(count: int, repeats: int) -> dict:
                    for name, values in phases.items()},
         "narrow_s": round(statistics.median(narrow), 4), "narrow_backend_cpu_ms": mean_ms(narrow_cpu),
         "narrow_closes_hot": narrow_hot,
+        "hot_backend_cpu_ms": mean_ms(hot_cpu), "hot_updates_option_b": hot_hot,
+        "goal_backend_cpu_ms": mean_ms(goal_cpu),
+        "running_count_ms": {name: {
+            "wall_ms": round(1000 * statistics.median(w for w, _ in values), 1),
+            "backend_cpu_ms": mean_ms([c for _, c in values])}
+            for name, values in running.items()},
         "sessions": count, "due": due, "due_share": round(due / count, 4),
         "status_changes": len(changed), "rows_written": len(written),
         "status_changes_committed": len(committed), "queries_per_tick": queries,
@@ -594,6 +726,16 @@ def run(quick: bool = False) -> dict:
                           reference=result["bare_backend_cpu_ms"],
                           reference_name="bare UPDATE of the session rows, ms",
                           higher_is_better=False),
+            common.figure("  the same writes, HOT session row + deadline table, backend CPU, "
+                          "mean", result["hot_backend_cpu_ms"], "ms",
+                          reference=result["bare_backend_cpu_ms"],
+                          reference_name="bare UPDATE of the session rows, ms",
+                          higher_is_better=False),
+            common.figure("  bare UPDATE of the same rows carrying goals, backend CPU, mean",
+                          result["goal_backend_cpu_ms"], "ms",
+                          reference=result["bare_backend_cpu_ms"],
+                          reference_name="the seed's empty goals, ms",
+                          higher_is_better=False),
         ]
     return {"figures": figures, "details": result}
 
@@ -632,6 +774,16 @@ def main(argv: list[str]) -> int:
           f"narrow status table, closes on the session row "
           f"(backend CPU {cpu(result['narrow_backend_cpu_ms'])}; "
           f"{result['narrow_closes_hot']:,} HOT closes)")
+    print(f"HOT row + deadlines {cpu(result['hot_backend_cpu_ms']):>12}  backend CPU: the same "
+          "writes with no index on what the tick writes on the session row "
+          f"({result['hot_updates_option_b']:,} HOT)")
+    running = result["running_count_ms"]
+    print(f"  running count     {running['with']['wall_ms']:>10.1f} ms with (team, status) "
+          f"(backend CPU {cpu(running['with']['backend_cpu_ms'])}), "
+          f"{running['without']['wall_ms']:.1f} ms without "
+          f"({cpu(running['without']['backend_cpu_ms'])}): the KPI strip of every list page")
+    print(f"goals on the rows   {cpu(result['goal_backend_cpu_ms']):>12}  backend CPU: the bare "
+          "UPDATE when every session carries a ~100-character goal (trigram index)")
     print(f"committed tick      {result['committed_tick_s']:>10.4f} s  (with broadcast)")
     print(f"target              {TARGET_S:>10} s  {'ok' if result['ok'] else 'MISSED'}")
     print(f"quiet tick          {result['quiet_tick_s']:>10.4f} s  nothing due, median of "
