@@ -364,6 +364,76 @@ def _narrow_floor(written: list[tuple]) -> tuple[float, float | None, int]:
     return (*result, after[1] - before[1])
 
 
+def _narrow_tick_statement(now: datetime) -> tuple[str, list]:
+    """Option (a)'s whole tick, not only its writes: the same layered rule
+    (`sessions.status._layered_verdicts`) reading the status, reason and deadline from the
+    narrow table and the rest from the session row (locked as today, so an ingest holding
+    it still wins), then one statement writing the narrow rows and, for the closes, the
+    session row's end. The tables are `_narrow_tables`'s. Returns the SQL and its parameters;
+    the statement answers (narrow rows written, session rows closed)."""
+    from django.db import connection
+
+    from sessions.models import Session
+    from sessions.status import _layered_verdicts
+
+    sql, params = _layered_verdicts("n.due_at <= %s", [now], now, beat=True)
+    table = connection.ops.quote_name(Session._meta.db_table)
+    for old, replacement in (
+        ("SELECT s.id, s.team_id, s.status, s.status_reason,",
+         "SELECT s.id, s.team_id, n.status, n.status_reason,"),
+        ("s.status_due_at,", "n.due_at AS status_due_at,"),
+        (f"FROM {table} s JOIN", f"FROM {WIDE} s JOIN {NARROW} n ON n.session_id = s.id JOIN"),
+    ):
+        assert sql.count(old) == 1, old
+        sql = sql.replace(old, replacement)
+    moved = "c.status <> c.new_status"
+    shown = (f"({moved} OR c.status_reason <> c.new_reason OR c.ended_at IS DISTINCT FROM "
+             "c.new_ended_at OR c.end_reason <> c.new_end_reason)")
+    ends = "c.ended_at IS DISTINCT FROM c.new_ended_at OR c.end_reason <> c.new_end_reason"
+    sql = (
+        f"WITH c AS MATERIALIZED ({sql}), "
+        f"states AS (UPDATE {NARROW} AS n SET status = c.new_status, "
+        "status_reason = c.new_reason, due_at = c.new_due, "
+        f"status_changed_at = CASE WHEN {moved} THEN %s ELSE n.status_changed_at END, "
+        f"updated_at = CASE WHEN {shown} THEN %s ELSE n.updated_at END FROM c "
+        "WHERE n.session_id = c.id AND n.session_id = ANY(ARRAY(SELECT id FROM c)) "
+        "RETURNING n.session_id), "
+        f"closes AS (UPDATE {WIDE} AS s SET ended_at = c.new_ended_at, "
+        f"end_reason = c.new_end_reason FROM c WHERE s.id = c.id AND ({ends}) "
+        f"AND s.id = ANY(ARRAY(SELECT id FROM c WHERE {ends})) RETURNING s.id) "
+        "SELECT (SELECT count(*) FROM states), (SELECT count(*) FROM closes)"
+    )
+    return sql, [*params, now, now]
+
+
+def _narrow_tick(now: datetime, written: list[tuple]
+                 ) -> tuple[float, float | None, tuple[int, int]]:
+    """`_narrow_tick_statement` run the way `statuses_tick` runs its statement (JIT off),
+    rolled back, checked to write what the tick wrote (`written`, `_tick_once`'s);
+    (wall s, backend CPU s, (narrow rows, closes))."""
+    from django.db import connection, transaction
+
+    from sessions.status import without_jit
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM {NARROW}, {WIDE}")
+    statement = _narrow_tick_statement(now)
+    with transaction.atomic():
+        backend, started = common.backend_cpu(), time.perf_counter()
+        without_jit()
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+            counts = cursor.fetchone()
+            result = time.perf_counter() - started, _since(backend, common.backend_cpu())
+            cursor.execute(
+                f"SELECT s.id, n.status, n.status_reason, s.ended_at, s.end_reason, n.due_at "
+                f"FROM {NARROW} n JOIN {WIDE} s ON s.id = n.session_id "
+                "WHERE n.session_id = ANY(%s::uuid[])", [[row[0] for row in written]])
+            assert sorted(cursor.fetchall()) == sorted(written), "the narrow tick decided otherwise"
+        transaction.set_rollback(True)
+    return (*result, counts)
+
+
 HOT_WIDE, DEADLINE, GOAL_WIDE = "bench_session_hot", "bench_session_deadline", "bench_session_goal"
 # Issue 15 item 4's option (b): the deadline in a table of its own and no `(team, status)`
 # index, so that nothing the tick writes on the session row is indexed (a HOT update).
@@ -590,6 +660,7 @@ def measure(count: int, repeats: int) -> dict:
     _tick_once(now)
     ticks, bares, tick_cpu, client_cpu, bare_cpu, narrow, narrow_cpu = [], [], [], [], [], [], []
     hot_cpu, goal_cpu, running = [], [], {"with": [], "without": []}
+    narrow_ticks, narrow_tick_cpu = [], []
     paired: dict[str, tuple[list, list]] = {"layered": ([], []), "orm": ([], [])}
     statements = {"layered": _layered(
         "s.ended_at IS NULL AND s.status_due_at <= %s", [now], now, beat=True),
@@ -619,6 +690,10 @@ def measure(count: int, repeats: int) -> dict:
         seconds, backend, narrow_hot = _narrow_floor(written)
         narrow.append(seconds)
         narrow_cpu.append(backend)
+        seconds, backend, narrow_written = _narrow_tick(now, written)
+        assert narrow_written[0] == len(written), (narrow_written, len(written))
+        narrow_ticks.append(seconds)
+        narrow_tick_cpu.append(backend)
         # Option (b) and the wide write with goals, each beside the bare UPDATE above.
         _, backend, hot_hot = _hot_floor(written, now)
         hot_cpu.append(backend)
@@ -658,6 +733,9 @@ def measure(count: int, repeats: int) -> dict:
                    for name, values in phases.items()},
         "narrow_s": round(statistics.median(narrow), 4), "narrow_backend_cpu_ms": mean_ms(narrow_cpu),
         "narrow_closes_hot": narrow_hot,
+        "narrow_tick_s": round(statistics.median(narrow_ticks), 4),
+        "narrow_tick_backend_cpu_ms": mean_ms(narrow_tick_cpu),
+        "narrow_tick_written": narrow_written,
         "hot_backend_cpu_ms": mean_ms(hot_cpu), "hot_updates_option_b": hot_hot,
         "goal_backend_cpu_ms": mean_ms(goal_cpu),
         "running_count_ms": {name: {
@@ -726,6 +804,10 @@ def run(quick: bool = False) -> dict:
                           reference=result["bare_backend_cpu_ms"],
                           reference_name="bare UPDATE of the session rows, ms",
                           higher_is_better=False),
+            common.figure("  the whole tick with the status in a narrow table, backend CPU, mean",
+                          result["narrow_tick_backend_cpu_ms"], "ms",
+                          reference=result["tick_backend_cpu_ms"],
+                          reference_name="the tick as it is, ms", higher_is_better=False),
             common.figure("  the same writes, HOT session row + deadline table, backend CPU, "
                           "mean", result["hot_backend_cpu_ms"], "ms",
                           reference=result["bare_backend_cpu_ms"],
@@ -774,6 +856,10 @@ def main(argv: list[str]) -> int:
           f"narrow status table, closes on the session row "
           f"(backend CPU {cpu(result['narrow_backend_cpu_ms'])}; "
           f"{result['narrow_closes_hot']:,} HOT closes)")
+    print(f"narrow-table tick   {result['narrow_tick_s']:>10.4f} s  median: the whole tick "
+          "(layered rule, locks, writes) with the status in the narrow table (backend CPU "
+          f"{cpu(result['narrow_tick_backend_cpu_ms'])}; {result['narrow_tick_written'][0]:,} "
+          f"state rows, {result['narrow_tick_written'][1]:,} closes)")
     print(f"HOT row + deadlines {cpu(result['hot_backend_cpu_ms']):>12}  backend CPU: the same "
           "writes with no index on what the tick writes on the session row "
           f"({result['hot_updates_option_b']:,} HOT)")
