@@ -142,7 +142,8 @@ class Server:
         )
         self._wait_ready()
 
-    def _wait_ready(self, seconds: float = 30) -> None:
+    # Four workers importing Django on two cores shared at load 15 took over 30 s.
+    def _wait_ready(self, seconds: float = 120) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -315,6 +316,40 @@ def backend_cpu() -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (AttributeError, OSError, IndexError, ValueError):
         return None
+
+
+def database_backends() -> list[int]:
+    """The pids of every PostgreSQL backend connected to this process's database (the web
+    workers', the folder's, the bench's own), for `cpu_seconds` when the server runs on this
+    machine; other databases' backends on the same server are left out."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+class CpuMeter:
+    """CPU seconds of the named processes between `start()` and `stop()`: the bench client
+    (this process), the server's workers, the folder and the database's backends. A backend
+    opened during the interval counts from zero."""
+
+    def __init__(self, **pids: list[int]):
+        self.pids = pids
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        groups = {**self.pids, "backends": database_backends(), "client": [os.getpid()]}
+        return {name: {pid: cpu_seconds([pid]) for pid in group}
+                for name, group in groups.items()}
+
+    def start(self) -> None:
+        self.before = self._read()
+
+    def stop(self) -> dict[str, float]:
+        after = self._read()
+        return {name: sum(cpu - self.before.get(name, {}).get(pid, 0.0)
+                          for pid, cpu in group.items())
+                for name, group in after.items()}
 
 
 def figure(name: str, value: float, unit: str, *, reference: float | None = None,

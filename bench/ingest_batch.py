@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import random
 import threading
 import time
@@ -85,22 +86,31 @@ def _post_all(url: str, secret: str, bodies: list[bytes], out: dict, errors: lis
         conn.close()
 
 
-def _http_run(server: common.Server, secret: str, work: list[list[bytes]]) -> dict:
+def _per_event_us(cpu: dict[str, float], events: int) -> dict[str, float]:
+    return {f"{name}_cpu_us_per_event": round(seconds * 1e6 / max(events, 1), 1)
+            for name, seconds in cpu.items()}
+
+
+def _http_run(server: common.Server, secret: str, work: list[list[bytes]],
+              folder: common.Folder) -> dict:
     outs = [{} for _ in work]
     errors: list[str] = []
     threads = [
         threading.Thread(target=_post_all, args=(server.url, secret, bodies, outs[i], errors))
         for i, bodies in enumerate(work)
     ]
-    pids = server.worker_pids()
-    cpu_before = common.cpu_seconds(pids)
+    # Where the CPU went while the requests ran: the workers answering, the folder folding
+    # earlier batches at the same time (nice 10, but its backend is not niced), every backend
+    # of the database, and this process (the clients: 4 threads sending and parsing answers).
+    meter = common.CpuMeter(workers=server.worker_pids(), folder=folder.pids())
+    meter.start()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
-    cpu = common.cpu_seconds(pids) - cpu_before
+    cpu = meter.stop()
     totals: dict = {}
     latencies: list[float] = []
     for out in outs:
@@ -111,8 +121,10 @@ def _http_run(server: common.Server, secret: str, work: list[list[bytes]]) -> di
     return {
         "events": events, "results": totals, "errors": errors[:5], "seconds": round(seconds, 3),
         "events_per_s": round(events / seconds, 1),
-        "server_cpu_ms_per_event": round(cpu * 1000 / max(events, 1), 3),
+        "server_cpu_ms_per_event": round(cpu["workers"] * 1000 / max(events, 1), 3),
+        **_per_event_us(cpu, events),
         "request_latency": common.latency_stats(latencies),
+        "load_average": os.getloadavg(),
     }
 
 
@@ -141,25 +153,34 @@ def _copy_reference(team_id: int, clients: int, batch: int) -> dict:
     chunks = [b"".join(lines[i:i + batch]) for i in range(0, len(lines), batch)]
     shares = [chunks[c::clients] for c in range(clients)]
 
-    def worker(share):
-        with psycopg.connect(dsn) as conn:
-            for chunk in share:
-                with conn.cursor().copy(f"COPY {COPY_TABLE} ({columns}) FROM STDIN") as copy:
-                    copy.write(chunk)
-                conn.commit()
+    def worker(conn, share):
+        for chunk in share:
+            with conn.cursor().copy(f"COPY {COPY_TABLE} ({columns}) FROM STDIN") as copy:
+                copy.write(chunk)
+            conn.commit()
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in shares]
+    # Connected before the clock and the CPU meter start (its backends must be alive when
+    # it reads them), as the web workers' connections are in the answered run.
+    connections = [psycopg.connect(dsn) for _ in shares]
+    threads = [threading.Thread(target=worker, args=(c, s))
+               for c, s in zip(connections, shares, strict=True)]
+    meter = common.CpuMeter()
+    meter.start()
     started = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     seconds = time.perf_counter() - started
+    cpu = meter.stop()
+    for conn in connections:
+        conn.close()
     with psycopg.connect(dsn, autocommit=True) as conn:
         copied = conn.execute(f"SELECT count(*) FROM {COPY_TABLE}").fetchone()[0]
         conn.execute(f"DROP TABLE {COPY_TABLE}")
     return {"rows": copied, "bytes": len(buffer), "seconds": round(seconds, 3),
-            "rows_per_s": round(copied / seconds, 1)}
+            "rows_per_s": round(copied / seconds, 1), **_per_event_us(cpu, copied),
+            "load_average": os.getloadavg()}
 
 
 def run(quick: bool) -> dict:
@@ -168,14 +189,14 @@ def run(quick: bool) -> dict:
     figures, details = [], {}
     workers = 2 if quick else 4
     details["placement"] = common.placement(workers)
-    with common.web_server(workers) as server, common.Folder():
+    with common.web_server(workers) as server, common.Folder() as folder:
         for seed, (batch, per_client) in enumerate(plans, start=1):
             team, secret, _ = common.bench_team(f"bench-batch-{batch}-{int(time.time())}")
             need = clients * batch * per_client
             sessions = max(clients * 2, need // 100 + clients * 2)
             streams = _streams(seed * 1000, sessions, datetime(2026, 3, 1, 9, tzinfo=UTC))
             work = _client_batches(streams, clients, batch, per_client)
-            http_run = _http_run(server, secret, work)
+            http_run = _http_run(server, secret, work, folder)
             drain = common.staged_drained(team.pk)
             http_run["drain_after_s"] = round(drain, 3)
             http_run["folded_events_per_s"] = round(
@@ -187,6 +208,21 @@ def run(quick: bool) -> dict:
                 f"batch ingest, {batch}/request, {clients} clients", http_run["events_per_s"],
                 "events/s", reference=copy_run["rows_per_s"], reference_name="COPY rows/s",
                 target=f"≥ {TARGET}× COPY", ok=ratio >= TARGET and not http_run["errors"],
+            ))
+            # The CPU behind the two rates, per event: the answer's (workers + every backend of
+            # the database, the folder's included) and the folder's beside it, against COPY's
+            # (its backends; its client sends preformatted rows).
+            http_cpu = (http_run["workers_cpu_us_per_event"]
+                        + http_run["backends_cpu_us_per_event"])
+            figures.append(common.figure(
+                "  CPU per event during the run: workers + database backends", http_cpu, "µs",
+                reference=copy_run["backends_cpu_us_per_event"] + copy_run[
+                    "client_cpu_us_per_event"],
+                reference_name="COPY µs per row (backends + client)", higher_is_better=False,
+            ))
+            figures.append(common.figure(
+                "  folder process CPU per event, folding meanwhile",
+                http_run["folder_cpu_us_per_event"], "µs", higher_is_better=False,
             ))
             figures.append(common.figure(
                 "  same, acknowledged and folded (end to end)",

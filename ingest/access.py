@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import JsonResponse
 
+from ingest.parsing import clean_text
 from ingest.responses import error
 from voight.api.throttling import check_ingest_rate
 from voight.auth import bearer_token, key_for_token
@@ -27,5 +28,6 @@ def ingest_key(request) -> ApiKey | JsonResponse:
 
 
 def agent_hint(request) -> str | None:
-    value = request.GET.get("agent", "").strip()
+    # Cleaned as a body's strings are (a NUL cannot be stored: it made a 500).
+    value = clean_text(request.GET.get("agent", "").strip())
     return value[:128] or None

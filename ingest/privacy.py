@@ -63,7 +63,12 @@ def _is_content(key: str) -> bool:
     return key in CONTENT_FIELDS or key.startswith(CONTENT_PREFIXES)
 
 
+_LEVELS = frozenset(PrivacyLevel.ALL)
+
+
 def normalise_level(value: Any) -> str:
+    if type(value) is str and value in _LEVELS:  # sent as stored: nothing to normalise
+        return value
     level = str(value or "").strip().lower()
     return level if level in PrivacyLevel.ALL else PrivacyLevel.STANDARD
 

@@ -22,7 +22,7 @@ from ingest.adapters import canonical
 from ingest.models import StagedEvent
 from ingest.parsing import BodyError, parse_json_body, parse_json_body_text
 from ingest.pipeline import IngestContext, events_ingest
-from ingest.responses import backlog_full, body_error, error
+from ingest.responses import backlog_full, batch_answer, body_error, error
 from ingest.schema import CanonicalEvent, InvalidEvent
 from sessions.models import Agent
 from voight.models import Team
@@ -62,10 +62,10 @@ def ingest_batch(request):
         if not accepted.blocking:
             staging.events_stage(ctx, StagedEvent.Adapter.EVENT, accepted.events)
             folder.poke()
-            return JsonResponse(accepted.result.as_dict(), status=207)
+            return batch_answer(accepted.result)
     result = events_ingest(items, ctx, canonical.adapt)
     denials.blocked_calls_deny(key.team, result)
-    return JsonResponse(result.as_dict(), status=207)
+    return batch_answer(result)
 
 
 @dataclasses.dataclass(frozen=True)
