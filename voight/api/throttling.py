@@ -54,12 +54,22 @@ def team_limit(team, kind: str) -> int:
     return int(default if value is None else value)
 
 
+def _write_client(cache: RedisCache):
+    """The cache's write client, made once per cache client: Django builds a new `Redis`
+    object on every `get_client` call (~0.2 ms of CPU under load, on every ingest request).
+    Writes always go to the first server, so one client per cache client is the same one."""
+    backend = cache._cache
+    client = getattr(backend, "_voight_write_client", None)
+    if client is None:
+        client = backend._voight_write_client = backend.get_client(write=True)
+    return client
+
+
 def _count(cache_key: str, ttl: int) -> int:
     cache = caches[CACHE_ALIAS]
     if isinstance(cache, RedisCache):
         full_key = cache.make_and_validate_key(cache_key)
-        client = cache._cache.get_client(full_key, write=True)
-        pipe = client.pipeline(transaction=False)
+        pipe = _write_client(cache).pipeline(transaction=False)
         pipe.incr(full_key)
         pipe.expire(full_key, ttl)
         count, _ = pipe.execute()
