@@ -18,13 +18,14 @@ lead with the session (`toolcall_session_key`, the partial `event_edit_lines` an
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Q, Sum
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
 
+from ingest import sql
 from ingest.rollups import CALL_EVENTS
 from ingest.schema import EventType, Outcome
 from sessions.models import Session, ToolTally
@@ -43,34 +44,59 @@ def skill_name(raw) -> str:
     return text.strip()[:SKILL_MAX] or UNKNOWN_SKILL
 
 
-def _count_of(queryset, **aggregate):
-    """A correlated subquery: one aggregate over the outer session's rows, 0 without any."""
-    (name, expression), = aggregate.items()
-    return Coalesce(Subquery(
-        queryset.filter(session_id=OuterRef("pk")).order_by().values("session_id")
-        .annotate(**{name: expression}).values(name)[:1],
-        output_field=IntegerField()), Value(0))
+# The session columns the recount keeps, each an integer.
+SESSION_FIELDS = ("tool_calls_ok", "tool_calls_failed", "edit_lines_added", "edit_lines_removed")
 
 
-def sessions_analytics_refresh(*, calls: Iterable = (), lines: Iterable = (),
-                               skills: Iterable = ()) -> None:
-    """Recount the analytics rollups of the sessions whose tool calls (`calls`), Edit /
-    Write lines (`lines`) or Skill uses (`skills`) a fold just changed."""
-    calls, lines, skills = set(calls), set(lines), set(skills)
+def sessions_analytics_counts(*, calls: Iterable = (), lines: Iterable = ()) -> dict:
+    """The recounted session columns ({session pk: {field: value}}) of the sessions whose
+    tool calls (`calls`) or Edit / Write lines (`lines`) a fold just changed: read here and
+    written by the caller with the rest of the session row, so a fold rewrites each session
+    row once (every rewrite of the wide row is a non-HOT update of all its indexes)."""
+    counts: dict = defaultdict(dict)
+    calls, lines = sorted(set(calls), key=str), sorted(set(lines), key=str)
     if calls:
-        Session.objects.filter(pk__in=list(calls)).update(
-            tool_calls_ok=_count_of(ToolCall.objects.filter(outcome=Outcome.OK), n=Count("pk")),
-            tool_calls_failed=_count_of(ToolCall.objects.filter(outcome=Outcome.FAILED),
-                                        n=Count("pk")))
+        for pk in calls:
+            counts[pk].update(tool_calls_ok=0, tool_calls_failed=0)
+        for pk, ok, failed in (
+            ToolCall.objects.filter(session_id__in=calls).order_by().values("session_id")
+            .annotate(ok=Count("pk", filter=Q(outcome=Outcome.OK)),
+                      failed=Count("pk", filter=Q(outcome=Outcome.FAILED)))
+            .values_list("session_id", "ok", "failed")
+        ):
+            counts[pk].update(tool_calls_ok=ok, tool_calls_failed=failed)
     if lines:
-        edits = Event.objects.filter(lines_added__isnull=False)
-        Session.objects.filter(pk__in=list(lines)).update(
-            edit_lines_added=_count_of(edits, n=Sum("lines_added")),
-            edit_lines_removed=_count_of(edits, n=Sum("lines_removed")))
+        for pk in lines:
+            counts[pk].update(edit_lines_added=0, edit_lines_removed=0)
+        for pk, added, removed in (
+            Event.objects.filter(session_id__in=lines, lines_added__isnull=False).order_by()
+            .values("session_id").annotate(added=Sum("lines_added"), removed=Sum("lines_removed"))
+            .values_list("session_id", "added", "removed")
+        ):
+            counts[pk].update(edit_lines_added=added or 0, edit_lines_removed=removed or 0)
+    return dict(counts)
+
+
+def tallies_refresh(*, calls: Iterable = (), skills: Iterable = ()) -> None:
+    """Recount the `ToolTally` rows of the sessions whose tool calls (`calls`) or Skill uses
+    (`skills`) a fold just changed."""
+    calls, skills = set(calls), set(skills)
     if calls:
         _tool_tallies_refresh(calls)
     if skills:
         _skill_tallies_refresh(skills)
+
+
+def sessions_analytics_refresh(*, calls: Iterable = (), lines: Iterable = (),
+                               skills: Iterable = ()) -> None:
+    """Recount and write the analytics rollups of these sessions (`sessions_analytics_counts`
+    and `tallies_refresh`), for a caller that does not write the session rows itself."""
+    by_fields: dict = defaultdict(list)
+    for pk, values in sessions_analytics_counts(calls=calls, lines=lines).items():
+        by_fields[tuple(sorted(values))].append(Session(pk=pk, **values))
+    for fields, sessions in sorted(by_fields.items()):
+        sql.update_rows(sessions, list(fields))
+    tallies_refresh(calls=calls, skills=skills)
 
 
 def _tool_tallies_refresh(session_pks: set) -> None:

@@ -1,7 +1,8 @@
-"""Folding staged deliveries as they arrive: a daemon thread in each web process.
-
-(A separate folding process was measured too: no faster on the hook bench, one more process
-to run, so the thread it is — docs/scaling.md.)
+"""Folding staged deliveries as they arrive: the folder process (`manage.py fold`, `run`),
+which the Procfile runs beside web processes set to `VOIGHT_FOLD=process`, or a daemon
+thread in each web process (`VOIGHT_FOLD=thread`, woken by `poke`). The process is the
+production shape: a fold in a worker's thread held its interpreter lock for most of its
+50–300 ms, and the worker's requests waited behind it (docs/scaling.md §2).
 
 A fold's cost is mostly per fold, not per row (statements, locks, the status and alert
 passes), so the loop lets rows gather before it folds — for longer the more arrive: it folds

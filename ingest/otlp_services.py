@@ -103,20 +103,29 @@ def tool_results_merge(team_id: int, events: list[CanonicalEvent]) -> None:
     for item in items:
         if item.canonical.tool_name:
             tools[item.session.pk].add(item.canonical.tool_name)
-    touched = set(new_calls) | set(tools)
+    analytics = analytics_rollups.touched(items)
+    analytics_rollups.tallies_refresh(calls=analytics["calls"], skills=analytics["skills"])
+    touched = set(new_calls) | set(tools) | analytics["calls"] | analytics["lines"]
+    locked = list(Session.objects.select_for_update().filter(pk__in=touched).order_by("pk"))
+    # Recounted under the sessions' locks, and written with the rest of the row: one write
+    # per session row (as ingest.pipeline does).
+    recounts = analytics_rollups.sessions_analytics_counts(calls=analytics["calls"],
+                                                           lines=analytics["lines"])
     now = timezone.now()
     changed = []
-    for session in Session.objects.select_for_update().filter(pk__in=touched).order_by("pk"):
+    for session in locked:
         session.tool_call_count += new_calls.get(session.pk, 0)
         if tools[session.pk] - set(session.distinct_tools):
             session.distinct_tools = sorted(set(session.distinct_tools) | tools[session.pk])
             session.distinct_tool_count = len(session.distinct_tools)
+        for field, value in recounts.get(session.pk, {}).items():
+            setattr(session, field, value)
         session.updated_at = now
         changed.append(session)
     Session.objects.bulk_update(
-        changed, ["tool_call_count", "distinct_tools", "distinct_tool_count", "updated_at"]
+        changed, ["tool_call_count", "distinct_tools", "distinct_tool_count",
+                  *analytics_rollups.SESSION_FIELDS, "updated_at"]
     )
-    analytics_rollups.sessions_analytics_refresh(**analytics_rollups.touched(items))
 
 
 def otlp_items_prepare(ctx: IngestContext, items: list[Item], *, spans: bool) -> list[Item]:

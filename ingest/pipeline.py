@@ -401,8 +401,16 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
     new_calls = rollups.merge_tool_calls(new)
     usage_deltas = rollups.merge_usage(ctx.team.pk, new, inserted)
     locked = {s.pk: s for s in sessions.values()}
-    _update_sessions(new, locked, new_calls, usage_deltas, bool(created_traces))
-    analytics_rollups.sessions_analytics_refresh(**analytics_rollups.touched(new))
+    analytics = analytics_rollups.touched(new)
+    analytics_rollups.tallies_refresh(calls=analytics["calls"], skills=analytics["skills"])
+    recounts = analytics_rollups.sessions_analytics_counts(calls=analytics["calls"],
+                                                           lines=analytics["lines"])
+    # After the usage merge: a node's tokens are those of the usage rows its events report.
+    for session_pk, counts in subagents.subagents_recompute(
+        ctx.team.pk, subagents.touched_nodes(new)
+    ).items():
+        recounts.setdefault(session_pk, {}).update(counts)
+    _update_sessions(new, locked, new_calls, usage_deltas, bool(created_traces), recounts)
     rollups.apply_foreign_usage_deltas(usage_deltas, set(locked))
     rollups.traces_recompute(
         touched_traces,
@@ -412,8 +420,6 @@ def _store(valid, ctx: IngestContext, agents, sessions, results) -> list:
             pk for pk, s in locked.items() if rollups.WAKEUP_TOOL not in s.distinct_tools
         },
     )
-    # After the usage merge: a node's tokens are those of the usage rows its events report.
-    subagents.subagents_recompute(ctx.team.pk, subagents.touched_nodes(new))
     return new
 
 
@@ -461,7 +467,11 @@ def _restitch(new, created_traces: set[int]) -> set[int]:
 
 
 def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
-                     traces_created: bool) -> None:
+                     traces_created: bool, recounts: dict) -> None:
+    """Write each touched session row once, with everything the fold changed in it: the
+    counters and times of its new events, its usage deltas, and the recounted analytics and
+    subagent columns (`recounts`: {session pk: {field: value}}). A row written twice in a
+    fold is a second non-HOT update, all of the session's indexes written again."""
     by_session: dict = defaultdict(list)
     for item in new:
         by_session[item.session.pk].append(item.canonical)
@@ -496,6 +506,8 @@ def _update_sessions(new, locked: dict, new_calls: dict, usage_deltas: dict,
             session.trace_count = trace_counts[session_pk]
         for field, delta in usage_deltas.get(session_pk, {}).items():
             setattr(session, field, getattr(session, field) + delta)
+        for field, value in recounts.get(session_pk, {}).items():
+            setattr(session, field, value)
         session.updated_at = now
         changed.append(session)
     sql.update_rows(changed, SESSION_FIELDS)
@@ -506,7 +518,8 @@ SESSION_FIELDS = [
     "error_count", "unacknowledged_error_count", "tool_call_count", "distinct_tools",
     "distinct_tool_count", "files_touched_count", "trace_count", *rollups.TOKEN_FIELDS,
     "cost_usd", "project_path", "git_branch", "git_sha", "model", "awaiting",
-    "awaiting_reason", "awaiting_since", "lifecycle", "updated_at",
+    "awaiting_reason", "awaiting_since", "lifecycle", *analytics_rollups.SESSION_FIELDS,
+    *subagents.SESSION_FIELDS, "updated_at",
 ]
 
 

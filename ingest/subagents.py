@@ -24,7 +24,6 @@ from django.db.models import Count, Q, Sum
 from ingest import rollups, sql
 from ingest.adapters.subagents import BACKGROUND_KEY, KIND_KEY
 from ingest.schema import EventType, Outcome
-from sessions.models import Session
 from traces.models import Event, Subagent, Usage
 
 S = Subagent.Status
@@ -46,11 +45,16 @@ def touched_nodes(new) -> dict[tuple, object]:
     return nodes
 
 
-def subagents_recompute(team_id: int, nodes: dict[tuple, object]) -> None:
-    """Create the nodes not seen before, recompute these nodes, then their sessions'
-    subagent counts (the status rule reads `running_subagent_count`)."""
+# The session columns of the subagent counts (the status rule reads the running one).
+SESSION_FIELDS = ("subagent_count", "running_subagent_count")
+
+
+def subagents_recompute(team_id: int, nodes: dict[tuple, object]) -> dict:
+    """Create the nodes not seen before, recompute these nodes; returns their sessions'
+    subagent counts ({session pk: {field: value}}), which the caller writes with the rest of
+    the session row (the fold writes each session row once)."""
     if not nodes:
-        return
+        return {}
     ordered = sorted(nodes, key=lambda pair: (str(pair[0]), pair[1]))
     sql.insert_ignore(Subagent, [
         {"team": team_id, "session": session_pk, "agent_id": agent, "started_at": nodes[
@@ -61,7 +65,7 @@ def subagents_recompute(team_id: int, nodes: dict[tuple, object]) -> None:
         _recompute_in_sql(ordered)
     else:
         _recompute_in_python(ordered)
-    _count_per_session(sorted({session_pk for session_pk, _ in ordered}, key=str))
+    return _count_per_session(sorted({session_pk for session_pk, _ in ordered}, key=str))
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -236,13 +240,12 @@ def _node_from(node: Subagent, events: list[dict], spawn: dict | None, usage) ->
     node.cost_usd = (usage or {}).get("cost") or Decimal(0)
 
 
-def _count_per_session(session_pks: list) -> None:
-    counts = {
-        row["session_id"]: row for row in Subagent.objects.filter(session_id__in=session_pks)
-        .values("session_id").annotate(n=Count("id"), running=Count("id", filter=Q(
-            status=S.RUNNING)))
-    }
-    sessions = [Session(pk=pk, subagent_count=counts[pk]["n"],
-                        running_subagent_count=counts[pk]["running"])
-                for pk in session_pks if pk in counts]
-    sql.update_rows(sessions, ["subagent_count", "running_subagent_count"])
+def _count_per_session(session_pks: list) -> dict:
+    counts = {pk: {"subagent_count": 0, "running_subagent_count": 0} for pk in session_pks}
+    for pk, n, running in (
+        Subagent.objects.filter(session_id__in=session_pks).order_by().values("session_id")
+        .annotate(n=Count("id"), running=Count("id", filter=Q(status=S.RUNNING)))
+        .values_list("session_id", "n", "running")
+    ):
+        counts[pk] = {"subagent_count": n, "running_subagent_count": running}
+    return counts

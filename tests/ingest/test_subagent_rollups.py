@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from ingest import rollups
 from ingest.adapters import claude_code
@@ -24,7 +25,7 @@ from ingest.adapters.subagents import tag_hook
 from sessions.models import Session
 from sessions.status import sessions_refresh_status
 from tests.e2e.subagent_turns import BG_PROMPT, SUB_DESCRIPTION, SUB_PROMPT
-from traces.models import Event, Subagent
+from traces.models import Event, Subagent, ToolCall
 from traces.subagents import main_share
 from voight.client import transcript
 
@@ -129,6 +130,30 @@ def test_the_recorded_subagent_is_one_exact_node(api, run, prompt, kind):
     assert node_figures(main) == usage_of(rec["answers"], {a["prompt_key"] for a in
                                                           rec["answers"]} - {prompt})
     assert (session.subagent_count, session.running_subagent_count) == (1, 0)
+
+
+@pytest.mark.django_db
+def test_a_fold_writes_its_session_row_once(api):
+    """The session's counters, its analytics recount and its subagent counts go out in one
+    UPDATE of the row: each further one rewrote the wide row and all of its indexes."""
+    rec = recording("foreground")
+    items = [item for path, body in deliveries(rec) if path == "/v1/ingest"
+             and body[0].get("source") == "claude_code" for item in body]
+    with CaptureQueriesContext(connection) as queries:
+        assert api.post("/v1/ingest", items).status_code == 207
+    table = Session._meta.db_table
+    assert len([q for q in queries if q["sql"].startswith(f'UPDATE "{table}"')]) == 1
+    # The batch's sessions, each written by that one statement with its recounts.
+    sessions = list(Session.objects.all())
+    for session in sessions:
+        calls = ToolCall.objects.filter(session=session)
+        assert (session.tool_calls_ok, session.tool_calls_failed) == (
+            calls.filter(outcome="ok").count(), calls.filter(outcome="failed").count())
+        nodes = Subagent.objects.filter(session=session)
+        assert (session.subagent_count, session.running_subagent_count) == (
+            nodes.count(), nodes.filter(status="running").count())
+    assert sum(s.tool_calls_ok for s in sessions) and sum(s.tool_calls_failed for s in sessions)
+    assert sum(s.subagent_count for s in sessions)
 
 
 @pytest.mark.django_db
