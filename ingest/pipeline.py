@@ -138,6 +138,8 @@ def _default_agent(event: CanonicalEvent, ctx: IngestContext) -> str:
 
 def source_default_agent(event: CanonicalEvent, default_agent: str) -> str:
     """The agent of an event that names none and whose session is new."""
+    if event.agent_kind == claude_code.AGENT_KIND:
+        return "claude-code"
     if event.agent_kind:
         # Its adapter knows which agent sent it (the Gemini CLI's hooks share Claude Code's
         # SessionStart/SessionEnd names): the source's default stands.
@@ -158,6 +160,23 @@ def _learn_session_agents(valid, ctx: IngestContext) -> None:
         values = [ctx.team.pk, *sql.padded(sorted(anonymous))]
         rows = sql.compiled_rows("pipeline.session_agents", _session_agents_query, values)
         ctx.session_agents = dict(rows if rows is not None else _session_agents_query(values))
+        ctx.session_agents.update(_new_session_agents(valid, ctx, anonymous))
+
+
+def _new_session_agents(valid, ctx: IngestContext, anonymous: set[str]) -> dict[str, str]:
+    """One agent for each anonymous session this batch starts: the first of its events with
+    a source-specific default decides, else the batch's default. Decided per event, a batch
+    whose session opens with an event the source does not recognise would split the session
+    between two agents."""
+    chosen: dict[str, str] = {}
+    for _, event in valid:
+        external = event.session_external_id
+        if external not in anonymous or external in ctx.session_agents:
+            continue
+        agent = source_default_agent(event, ctx.default_agent)
+        if chosen.get(external, ctx.default_agent) == ctx.default_agent:
+            chosen[external] = agent
+    return chosen
 
 
 # The hook path's fixed queries are compiled once per shape (`sql.compiled`): building them

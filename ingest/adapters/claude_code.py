@@ -23,6 +23,11 @@ from ingest.adapters.edit_lines import with_edit_lines
 from ingest.adapters.subagents import tag_hook
 from ingest.schema import CanonicalEvent, EventType, InvalidEvent, Outcome
 
+# What an agent its events create is (`Agent.Kind`): every hook this adapter reads is Claude
+# Code's, including hook names newer than this table (2.1.332 sends MessageDisplay and
+# PostToolBatch), so a new session's agent does not depend on which hook arrived first.
+AGENT_KIND = "claude_code"
+
 HOOK_TYPES = {
     "SessionStart": EventType.SESSION_START,
     "UserPromptSubmit": EventType.USER_PROMPT,
@@ -127,6 +132,7 @@ def adapt(payload: Any, *, key: str | None = None) -> CanonicalEvent:
         natural_key=natural_key(payload),
         type=event_type,
         hook_event_name=hook,
+        agent_kind=AGENT_KIND,
         session_external_id=session_id,
         prompt_id=fields.id_str(payload, "prompt_id") or None,
         tool_name=tool_name,
