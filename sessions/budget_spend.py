@@ -76,18 +76,22 @@ class BudgetState:
 
 def developer_agents(budgets: Iterable[Budget]) -> dict[int, list[int]]:
     """{developer budget pk: agent pks bound to its member through their keys}, in one query."""
-    wanted = {(b.team_id, b.developer_id): b.pk for b in budgets
-              if b.scope == Budget.Scope.DEVELOPER}
+    # One member may have several developer budgets (a day's and a month's): each gets the
+    # member's agents.
+    wanted: dict[tuple[int, int], list[int]] = {}
+    for b in budgets:
+        if b.scope == Budget.Scope.DEVELOPER:
+            wanted.setdefault((b.team_id, b.developer_id), []).append(b.pk)
     if not wanted:
         return {}
-    agents: dict[int, list[int]] = {pk: [] for pk in wanted.values()}
+    agents: dict[int, list[int]] = {pk: [] for pks in wanted.values() for pk in pks}
     rows = ApiKey.objects.filter(
         team_id__in={t for t, _ in wanted}, user_id__in={u for _, u in wanted},
         agent__isnull=False,
     ).values_list("team_id", "user_id", "agent_id").distinct()
     for team_id, user_id, agent_id in rows:
-        if (team_id, user_id) in wanted:
-            agents[wanted[team_id, user_id]].append(agent_id)
+        for pk in wanted.get((team_id, user_id), ()):
+            agents[pk].append(agent_id)
     return agents
 
 

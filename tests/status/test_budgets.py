@@ -135,6 +135,21 @@ def test_a_developer_is_the_member_their_agent_keys_are_bound_to(frozen, ingest,
     assert state(b).spent_usd == Decimal(2)
 
 
+def test_every_developer_budget_of_one_member_counts_their_agents(frozen, ingest, team):
+    # Read together (as the Budgets page and the checks read them), a member's day and
+    # month budgets each see the member's agents: the month's once shadowed the day's.
+    alice = factories.UserFactory(username="alice")
+    factories.MembershipFactory(team=team, user=alice)
+    laptop = Agent.objects.create(team=team, slug="alice-laptop")
+    factories.api_key(team, ["ingest"], agent=laptop, user=alice)
+    ingest(cost("a", "r1", "3", agent="alice-laptop"), cost("b", "r2", "7", agent="ci"))
+    budgets = [budget(team, "100", scope=S.DEVELOPER, developer=alice, period=period)
+               for period in (P.DAY, P.WEEK, P.MONTH)]
+    states = budget_states(list(Budget.objects.select_related("team").filter(
+        pk__in=[b.pk for b in budgets])), datetime.now(UTC))
+    assert [s.spent_usd for s in states] == [Decimal(3)] * 3
+
+
 # --------------------------------------------------------------------------- thresholds
 
 
