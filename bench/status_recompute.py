@@ -311,15 +311,8 @@ def _narrow_tables() -> None:
         cursor.execute(f"ALTER TABLE {NARROW} ADD PRIMARY KEY (session_id)")
         cursor.execute(f"CREATE INDEX ON {NARROW} (team_id, status)")
         cursor.execute(f"CREATE INDEX ON {NARROW} (due_at) WHERE due_at IS NOT NULL")
-        cursor.execute(f'CREATE TABLE {WIDE} (LIKE "{table}" INCLUDING DEFAULTS) '
-                       "WITH (fillfactor = 90)")
-        cursor.execute(f'INSERT INTO {WIDE} SELECT * FROM "{table}"')
-        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s",
-                       [table])
-        for name, definition in cursor.fetchall():
-            if name not in MOVED_INDEXES:
-                cursor.execute(definition.replace(f" {name} ON ", f" {WIDE}_{name} ON ", 1)
-                               .replace(f".{table} ", f".{WIDE} ", 1))
+    _copy_sessions(WIDE, 90, skip=MOVED_INDEXES)
+    with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {NARROW}, {WIDE}")
 
 
