@@ -295,6 +295,19 @@ NARROW, WIDE = "bench_session_state", "bench_session_wide"
 MOVED_INDEXES = ("session_status_due", "session_team_status")
 
 
+def _tables_ready(marker: str, make, *tables: str) -> None:
+    """Make an option's scratch tables once (`make`, when `marker` is missing; analysed),
+    then vacuum `tables` so each timed run starts from the same pages."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [marker])
+        if not cursor.fetchone()[0]:
+            make()
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
+        cursor.execute(f"VACUUM {', '.join(tables)}")
+
+
 def _narrow_tables() -> None:
     """The narrow status table, and a copy of the session table as it would be beside it:
     `fillfactor = 90`, without the status and deadline indexes (so a close can be HOT)."""
@@ -326,11 +339,7 @@ def _narrow_floor(written: list[tuple]) -> tuple[float, float | None, int]:
     """
     from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT to_regclass('{NARROW}') IS NOT NULL")
-        if not cursor.fetchone()[0]:
-            _narrow_tables()
-        cursor.execute(f"VACUUM {NARROW}, {WIDE}")
+    _tables_ready(NARROW, _narrow_tables, NARROW, WIDE)
     ids, statuses, reasons, ends, end_reasons, dues = (
         list(column) for column in zip(*written, strict=True))
     closed = [(pk, end, reason) for pk, end, reason in zip(ids, ends, end_reasons, strict=True)
@@ -484,11 +493,7 @@ def _hot_floor(written: list[tuple], now: datetime) -> tuple[float, float | None
     backend CPU s, HOT updates of the session rows)."""
     from django.db import connection, transaction
 
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT to_regclass('{HOT_WIDE}') IS NOT NULL")
-        if not cursor.fetchone()[0]:
-            _hot_tables()
-        cursor.execute(f"VACUUM {HOT_WIDE}, {DEADLINE}")
+    _tables_ready(HOT_WIDE, _hot_tables, HOT_WIDE, DEADLINE)
     ids, statuses, reasons, ends, end_reasons, dues = (
         list(column) for column in zip(*written, strict=True))
     with transaction.atomic(), connection.cursor() as cursor:
@@ -531,14 +536,8 @@ def _running_count(table: str) -> tuple[float, float | None]:
 
 def _goal_update(now: datetime, written: list[tuple]) -> tuple[float, float | None]:
     """`_bare_update` on the copy whose sessions carry goals (`_copy_sessions`)."""
-    from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT to_regclass('{GOAL_WIDE}') IS NOT NULL")
-        if not cursor.fetchone()[0]:
-            _copy_sessions(GOAL_WIDE, 100, goal=True)
-            cursor.execute(f"ANALYZE {GOAL_WIDE}")
-        cursor.execute(f"VACUUM {GOAL_WIDE}")
+    _tables_ready(GOAL_WIDE, lambda: _copy_sessions(GOAL_WIDE, 100, goal=True), GOAL_WIDE)
     return _bare_update(now, written, GOAL_WIDE)
 
 
